@@ -1,0 +1,261 @@
+// Package dsl turns scenario files (CUE and YAML) into a validated, compiled
+// configuration: an immutable value the engine runs.
+//
+// Load reads every .cue, .yaml and .yml file under a directory as one
+// configuration, validates it against the CUE schema (package schema plus the
+// action kinds of a plugins.Environment), decodes it into the types of this
+// file, compiles every expression and checks every reference. All problems are
+// returned together as a diag.List. Nothing here is used on the request path
+// except the compiled values, which are safe for concurrent use.
+package dsl
+
+import (
+	"errors"
+
+	"github.com/parleyhq/parley/expression"
+	"github.com/parleyhq/parley/plugins"
+)
+
+// Reserved intent ids.
+const (
+	IntentWelcome             = "intent.core.welcome"
+	IntentRestart             = "intent.core.restart"
+	IntentEndChat             = "intent.core.endChat"
+	IntentTurnNoMatch         = "intent.core.TurnNoMatch"
+	IntentSceneNoMatch        = "intent.core.SceneNoMatch"
+	IntentConversationNoMatch = "intent.core.ConversationNoMatch"
+	IntentNoMatch             = "intent.core.NoMatch"
+)
+
+// Config is a compiled configuration. It is immutable once Load returns it
+// and safe for concurrent use.
+type Config struct {
+	// Version identifies the content: a hash of every file's path and bytes.
+	Version string
+	// Files are the files that make up the configuration, relative to the root, sorted.
+	Files []string
+	// Scenarios in name order.
+	Scenarios []*Scenario
+	// Global holds the read-only global values.
+	Global map[string]any
+
+	scenarioByName map[string]*Scenario
+}
+
+// Scenario returns the scenario named name.
+func (c *Config) Scenario(name string) *Scenario { return c.scenarioByName[name] }
+
+// Close releases resources held by the configuration's actions. Call it once
+// no turn uses the configuration any more.
+func (c *Config) Close() error {
+	var errs []error
+	for _, s := range c.Scenarios {
+		for _, a := range s.Actions {
+			if cl, ok := a.Impl.(plugins.Closer); ok {
+				errs = append(errs, cl.Close())
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Behaviors is a set of conversation, scene or turn behaviours.
+type Behaviors uint8
+
+// Behaviours.
+const (
+	Starting Behaviors = 1 << iota
+	Open
+	Completing
+)
+
+// Has reports whether b includes all of x.
+func (b Behaviors) Has(x Behaviors) bool { return b&x == x }
+
+// AttrType is a declared attribute type.
+type AttrType string
+
+// Attribute types.
+const (
+	TypeString    AttrType = "string"
+	TypeInt       AttrType = "int"
+	TypeFloat     AttrType = "float"
+	TypeBool      AttrType = "bool"
+	TypeTimestamp AttrType = "timestamp"
+	TypeList      AttrType = "list"
+	TypeMap       AttrType = "map"
+)
+
+// Condition is a compiled boolean expression.
+type Condition struct {
+	Source string
+	// Pos is where the condition is declared, as file:line:col.
+	Pos  string
+	Prog *expression.Program
+}
+
+// Scenario is a compiled scenario.
+type Scenario struct {
+	Name        string
+	Active      bool
+	Description string
+	// Interpreter is the default interpreter for user intents.
+	Interpreter string
+	Conditions  []*Condition
+	// Attributes are the declared attribute types, enforced in user and session contexts.
+	Attributes    map[string]AttrType
+	Actions       map[string]*Action
+	Conversations []*Conversation
+
+	conversationByName map[string]*Conversation
+	intentsByID        map[string][]*Intent
+	turnsByOrigin      map[string][]*Turn
+}
+
+// Conversation returns the conversation named name.
+func (s *Scenario) Conversation(name string) *Conversation { return s.conversationByName[name] }
+
+// Intents returns every intent of the scenario with the given id, in declaration order.
+func (s *Scenario) Intents(id string) []*Intent { return s.intentsByID[id] }
+
+// TurnsWithOrigin returns the turns whose valid_origins include intent id, in declaration order.
+func (s *Scenario) TurnsWithOrigin(id string) []*Turn { return s.turnsByOrigin[id] }
+
+// Conversation is a compiled conversation.
+type Conversation struct {
+	Name        string
+	Scenario    *Scenario
+	Description string
+	Behaviors   Behaviors
+	Conditions  []*Condition
+	Scenes      []*Scene
+
+	sceneByName map[string]*Scene
+}
+
+// Scene returns the scene named name.
+func (c *Conversation) Scene(name string) *Scene { return c.sceneByName[name] }
+
+// Scene is a compiled scene.
+type Scene struct {
+	Name         string
+	Conversation *Conversation
+	Description  string
+	Behaviors    Behaviors
+	Conditions   []*Condition
+	Turns        []*Turn
+
+	turnByName map[string]*Turn
+}
+
+// Turn returns the turn named name.
+func (s *Scene) Turn(name string) *Turn { return s.turnByName[name] }
+
+// Turn is a compiled turn.
+type Turn struct {
+	Name         string
+	Scene        *Scene
+	Description  string
+	Behaviors    Behaviors
+	Conditions   []*Condition
+	ValidOrigins []string
+	Request      []*Intent
+	Response     []*Intent
+}
+
+// Role says whether an intent is one of a turn's request or response intents.
+type Role uint8
+
+// Roles.
+const (
+	Request Role = iota
+	Response
+)
+
+// Intent is a compiled intent.
+type Intent struct {
+	ID          string
+	Turn        *Turn
+	Role        Role
+	Speaker     string // "user" or "app"
+	Description string
+	// Pos is where the intent is declared, as file:line:col.
+	Pos         string
+	Conditions  []*Condition
+	Actions     []*ActionCall
+	Message     *Message
+	Transition  *Transition
+	Virtual     string
+	Completing  bool
+	Confidence  float64
+	Interpreter string
+	// ExpectedAttributes maps an interpreted attribute to where it is stored.
+	ExpectedAttributes map[string]Path
+	// Hints are the interpreter hints (utterances, patterns).
+	Hints *plugins.Hints
+}
+
+// Path is a context attribute, such as user.first_name.
+type Path struct {
+	Context string
+	Name    string
+}
+
+// String renders the path as context.name.
+func (p Path) String() string { return p.Context + "." + p.Name }
+
+// Message is what an app intent says.
+type Message struct {
+	Text    *expression.Template
+	Buttons []Button
+}
+
+// Button is a message button.
+type Button struct {
+	Text     *expression.Template
+	Callback string
+	Value    string
+}
+
+// Transition moves the conversation; empty fields keep the current one.
+// Resolved targets are set at load time.
+type Transition struct {
+	Conversation *Conversation
+	Scene        *Scene
+	Turn         *Turn
+}
+
+// Action is a declared action of a scenario, compiled by its kind's plugin.
+type Action struct {
+	Name    string
+	Kind    string
+	Active  bool
+	Inputs  []string
+	Outputs []string
+	Impl    plugins.Action
+}
+
+// ActionCall is an intent's use of an action, with its mappings resolved:
+// unmapped declared inputs read user.NAME, unmapped declared outputs write user.NAME.
+type ActionCall struct {
+	Action  *Action
+	Inputs  []InputMapping
+	Outputs []OutputMapping
+}
+
+// InputMapping computes one input attribute of an action.
+type InputMapping struct {
+	Name string
+	// Prog computes the value; when nil the value is read from From.
+	Prog *expression.Program
+	From Path
+}
+
+// OutputMapping writes one context attribute from an action's output.
+type OutputMapping struct {
+	Target Path
+	// Prog computes the value over output and the contexts; when nil the
+	// value is output[From], and an output the action did not return is left alone.
+	Prog *expression.Program
+	From string
+}

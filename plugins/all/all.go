@@ -1,0 +1,9 @@
+// Package all registers every built-in plugin in plugins.Global(). Import it
+// for its side effects, as the parley binary does:
+//
+//	import _ "github.com/parleyhq/parley/plugins/all"
+package all
+
+import (
+// Built-in plugin packages are imported here for their init registration.
+)
