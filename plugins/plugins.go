@@ -266,3 +266,15 @@ func (e *Environment) Interpreter(name string) (Interpreter, bool) {
 	in, ok := e.interpreters[name]
 	return in, ok
 }
+
+// InterpreterNames returns the names of the registered interpreters, sorted.
+func (e *Environment) InterpreterNames() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]string, 0, len(e.interpreters))
+	for k := range e.interpreters {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,87 @@
+package dsl
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+)
+
+// sourceFile is one scenario file read from the directory.
+type sourceFile struct {
+	rel  string // slash path relative to the root
+	name string // the name used in diagnostics
+	data []byte
+}
+
+// IsScenarioFile reports whether the loader reads a file with this base name:
+// .cue, .yaml and .yml files, except hidden ones and conversation tests
+// (*_test.cue, *_test.yaml, *_test.yml).
+func IsScenarioFile(base string) bool {
+	if strings.HasPrefix(base, ".") {
+		return false
+	}
+	ext := path.Ext(base)
+	switch ext {
+	case ".cue", ".yaml", ".yml":
+	default:
+		return false
+	}
+	return !strings.HasSuffix(strings.TrimSuffix(base, ext), "_test")
+}
+
+// readFiles reads every scenario file under the root of fsys, in path order.
+// Hidden directories (a leading dot, as in a Kubernetes ..data directory) are
+// skipped; symbolic links to files are followed.
+func readFiles(fsys fs.FS, display string) ([]sourceFile, error) {
+	var files []sourceFile
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != "." && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !IsScenarioFile(d.Name()) {
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			st, err := fs.Stat(fsys, p)
+			if err != nil || !st.Mode().IsRegular() {
+				return nil // a dangling link or a link to a directory is not a scenario file
+			}
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, sourceFile{rel: p, name: joinDisplay(display, p), data: data})
+		return nil
+	})
+	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
+	return files, err
+}
+
+func joinDisplay(display, rel string) string {
+	if display == "" {
+		return rel
+	}
+	return path.Join(display, rel)
+}
+
+// hashFiles is the content hash of a set of files: their paths and bytes.
+func hashFiles(files []sourceFile) string {
+	h := sha256.New()
+	for _, f := range files {
+		h.Write([]byte(f.rel))
+		h.Write([]byte{0})
+		h.Write(f.data)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
