@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/parleyhq/parley/diag"
+	"github.com/parleyhq/parley/dsl"
+	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/plugins"
+)
+
+// chatEnvironment returns the plugins of `parley chat`; tests replace it to add Go actions.
+var chatEnvironment = plugins.Global
+
+// chatOptions are the options of `parley chat`.
+type chatOptions struct {
+	dir      string
+	user     string
+	platform string
+	trace    bool
+}
+
+const chatHelp = `Commands:
+  /set PATH VALUE     set an attribute (user.first_name John, session.size 3, first_name John)
+  /click CALLBACK [VALUE]
+                      press a button: send a button_response with that callback id
+  /context            show the user's contexts
+  /trace [json]       show the trace of the last turn
+  /restart            restart the conversation (intent.core.restart)
+  /help               show this help
+  /quit               leave (also Ctrl-D)
+Anything else is sent as a text utterance.`
+
+func newChatCmd(s streams) *cobra.Command {
+	var o chatOptions
+	cmd := &cobra.Command{
+		Use:   "chat [DIR]",
+		Short: "Chat with the scenarios of a directory in the terminal",
+		Long: `Chat with the scenarios of DIR (default: the current directory) in the terminal.
+
+The chat opens as a webchat client does (a chat_open utterance), so the welcome
+message comes first. On a terminal the chat is interactive with line editing;
+when standard input is not a terminal, each line is one input and the replies
+are printed, so a conversation can be scripted. The exit status is 1 when a
+command of a script failed.
+
+` + chatHelp,
+		Example: `  parley chat scenarios/greeter
+  printf '/set first_name John\n/set last_name Smith\n/click ok\n/context\n' | parley chat scenarios/greeter`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.dir = "."
+			if len(args) == 1 {
+				o.dir = args[0]
+			}
+			return runChat(cmd.Context(), s, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.user, "user", "cli-user", "user id of the conversation")
+	f.StringVar(&o.platform, "platform", "cli", "platform reported in utterance.platform")
+	f.BoolVar(&o.trace, "trace", false, "print the trace of every turn")
+	return cmd
+}
+
+func runChat(ctx context.Context, s streams, o chatOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cfg, err := dsl.LoadDir(o.dir, dsl.Options{Env: chatEnvironment()})
+	if err != nil {
+		var list diag.List
+		if errors.As(err, &list) {
+			for _, d := range list {
+				fmt.Fprintln(s.err, d)
+			}
+			fmt.Fprintf(s.err, "parley chat: %s has %d problem(s)\n", o.dir, len(list))
+			return exitError{1}
+		}
+		return fmt.Errorf("loading %s: %w", o.dir, err)
+	}
+	e, err := engine.New(cfg, engine.WithEnvironment(chatEnvironment()))
+	if err != nil {
+		cfg.Close()
+		return err
+	}
+	defer e.Close()
+
+	c := &chatSession{ctx: ctx, e: e, user: o.user, platform: o.platform, trace: o.trace}
+	if f, ok := s.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return c.interactive(f, s)
+	}
+	c.out, c.errOut, c.echo = s.out, s.err, true
+	return c.script(s.in)
+}
+
+// chatSession is one conversation in the terminal.
+type chatSession struct {
+	ctx      context.Context
+	e        *engine.Engine
+	user     string
+	platform string
+	trace    bool
+	echo     bool // print each input line (scripts), so the output reads as a transcript
+	out      io.Writer
+	errOut   io.Writer
+	last     *engine.Trace
+	failed   bool
+}
+
+// interactive runs the chat on a terminal in raw mode with line editing.
+func (c *chatSession) interactive(f *os.File, s streams) error {
+	fd := int(f.Fd())
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return fmt.Errorf("setting up the terminal: %w", err)
+	}
+	defer term.Restore(fd, state)
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{f, s.out}, "> ")
+	c.out, c.errOut = t, t
+	fmt.Fprintf(t, "Chatting as %s. Type /help for commands, Ctrl-D to leave.\r\n", c.user)
+	c.send(plugins.Utterance{Type: plugins.ChatOpen})
+	for {
+		line, err := t.ReadLine()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {
+			return fmt.Errorf("reading the terminal: %w", err)
+		}
+		if c.handle(line) {
+			return nil
+		}
+	}
+}
+
+// script runs the chat over lines of input.
+func (c *chatSession) script(in io.Reader) error {
+	c.send(plugins.Utterance{Type: plugins.ChatOpen})
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if c.handle(sc.Text()) {
+			break
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading input: %w", err)
+	}
+	if c.failed {
+		return exitError{1}
+	}
+	return nil
+}
+
+func (c *chatSession) errorf(format string, args ...any) {
+	c.failed = true
+	fmt.Fprintf(c.errOut, "error: "+format+"\n", args...)
+}
+
+// handle runs one input line and reports whether the chat is over.
+func (c *chatSession) handle(line string) (quit bool) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return false
+	}
+	if c.echo {
+		fmt.Fprintf(c.out, "> %s\n", line)
+	}
+	if !strings.HasPrefix(line, "/") {
+		c.send(plugins.Utterance{Type: plugins.Text, Text: line})
+		return false
+	}
+	cmd, rest, _ := strings.Cut(line, " ")
+	rest = strings.TrimSpace(rest)
+	switch cmd {
+	case "/quit", "/exit":
+		return true
+	case "/help":
+		fmt.Fprintln(c.out, chatHelp)
+	case "/set":
+		path, value, ok := strings.Cut(rest, " ")
+		if !ok || path == "" {
+			c.errorf("usage: /set PATH VALUE (for example /set user.first_name John)")
+			return false
+		}
+		if err := c.e.SetAttributeText(c.ctx, c.user, path, strings.TrimSpace(value)); err != nil {
+			c.errorf("%v", err)
+			return false
+		}
+		fmt.Fprintf(c.out, "set %s\n", path)
+	case "/click":
+		callback, value, _ := strings.Cut(rest, " ")
+		if callback == "" {
+			c.errorf("usage: /click CALLBACK [VALUE]")
+			return false
+		}
+		c.send(plugins.Utterance{Type: plugins.ButtonResponse, CallbackID: callback, Value: strings.TrimSpace(value)})
+	case "/restart":
+		c.send(plugins.Utterance{Type: plugins.ButtonResponse, CallbackID: dsl.IntentRestart})
+	case "/context":
+		ctxs, err := c.e.Context(c.ctx, c.user)
+		if err != nil {
+			c.errorf("%v", err)
+			return false
+		}
+		c.printJSON(ctxs)
+	case "/trace":
+		if c.last == nil {
+			c.errorf("no turn yet")
+			return false
+		}
+		if rest == "json" {
+			c.printJSON(c.last)
+		} else {
+			writeTrace(c.out, c.last)
+		}
+	default:
+		c.errorf("unknown command %s (type /help for the commands)", cmd)
+	}
+	return false
+}
+
+func (c *chatSession) printJSON(v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		c.errorf("encoding JSON: %v", err)
+		return
+	}
+	fmt.Fprintln(c.out, string(b))
+}
+
+// send handles an utterance and prints the reply.
+func (c *chatSession) send(u plugins.Utterance) {
+	u.Platform = c.platform
+	r, err := c.e.Handle(c.ctx, c.user, u)
+	if err != nil {
+		c.errorf("%v", err)
+		return
+	}
+	c.last = r.Trace
+	if len(r.Messages) == 0 {
+		fmt.Fprintln(c.out, "(no reply)")
+	}
+	for _, m := range r.Messages {
+		lines := strings.Split(m.Text, "\n")
+		fmt.Fprintf(c.out, "bot: %s\n", lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(c.out, "     %s\n", l)
+		}
+		for _, b := range m.Buttons {
+			if b.Value != "" {
+				fmt.Fprintf(c.out, "     [%s] /click %s %s\n", b.Text, b.Callback, b.Value)
+			} else {
+				fmt.Fprintf(c.out, "     [%s] /click %s\n", b.Text, b.Callback)
+			}
+		}
+	}
+	if c.trace {
+		writeTrace(c.out, r.Trace)
+	}
+}
+
+// writeTrace prints a trace for people.
+func writeTrace(w io.Writer, tr *engine.Trace) {
+	u := tr.Utterance
+	what := u.Type
+	switch {
+	case u.Text != "":
+		what += fmt.Sprintf(" %q", u.Text)
+	case u.CallbackID != "":
+		what += " " + u.CallbackID
+	}
+	fmt.Fprintf(w, "trace: %s (config %s, %s)\n", what, tr.ConfigVersion, tr.Duration)
+	for _, sel := range tr.Selections {
+		fmt.Fprintf(w, "  %s intent, from %s:\n", sel.Speaker, sel.From)
+		if len(sel.Candidates) == 0 {
+			fmt.Fprintln(w, "    (no candidates)")
+		}
+		for _, c := range sel.Candidates {
+			fmt.Fprintf(w, "    %-10s %s (%s/%s/%s)", c.Outcome, c.Intent, c.Conversation, c.Scene, c.Turn)
+			if c.Interpreter != "" {
+				fmt.Fprintf(w, " by %s", c.Interpreter)
+				if c.Confidence > 0 {
+					fmt.Fprintf(w, " %.2g", c.Confidence)
+				}
+			}
+			if len(c.Attributes) > 0 {
+				b, _ := json.Marshal(c.Attributes)
+				fmt.Fprintf(w, " %s", b)
+			}
+			if c.Reason != "" {
+				fmt.Fprintf(w, ": %s", c.Reason)
+			}
+			if c.Condition != nil {
+				fmt.Fprintf(w, " [%s at %s]", c.Condition.Source, c.Condition.Pos)
+				if c.Condition.Error != "" {
+					fmt.Fprintf(w, " error: %s", c.Condition.Error)
+				}
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, a := range tr.Actions {
+		status := "failed"
+		switch {
+		case a.Skipped:
+			status = "skipped"
+		case a.Success:
+			status = "succeeded"
+		}
+		fmt.Fprintf(w, "  action %s (%s) of %s %s in %s", a.Action, a.Kind, a.Intent, status, a.Duration)
+		if a.Error != "" {
+			fmt.Fprintf(w, ": %s", a.Error)
+		}
+		fmt.Fprintln(w)
+		writeMap(w, "inputs", a.Inputs)
+		writeMap(w, "outputs", a.Outputs)
+		for _, call := range a.Calls {
+			fmt.Fprintf(w, "    call %s %s: %s", call.Method, call.URL, call.Outcome)
+			if call.Status != 0 {
+				fmt.Fprintf(w, " %d", call.Status)
+			}
+			fmt.Fprintf(w, " (%d attempt(s), %s)", call.Attempts, call.Duration)
+			if call.Error != "" {
+				fmt.Fprintf(w, ": %s", call.Error)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, ev := range tr.Events {
+		fmt.Fprintf(w, "  event: %s\n", ev)
+	}
+	for _, e := range tr.Errors {
+		fmt.Fprintf(w, "  problem: %s\n", e)
+	}
+}
+
+func writeMap(w io.Writer, label string, m map[string]any) {
+	if len(m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		b, _ := json.Marshal(m[k])
+		parts[i] = k + "=" + string(b)
+	}
+	fmt.Fprintf(w, "    %s: %s\n", label, strings.Join(parts, " "))
+}

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/parleyhq/parley/plugins"
+)
+
+// Reply is the outcome of one turn: the app's messages and the turn's trace.
+type Reply struct {
+	Messages []Message `json:"messages"`
+	Trace    *Trace    `json:"trace"`
+}
+
+// Message is one thing the app says.
+type Message struct {
+	// Intent is the id of the app intent that said it.
+	Intent  string   `json:"intent"`
+	Text    string   `json:"text"`
+	Buttons []Button `json:"buttons,omitempty"`
+}
+
+// Button is a message button; clicking it sends a button_response whose callback id is Callback.
+type Button struct {
+	Text     string `json:"text"`
+	Callback string `json:"callback,omitempty"`
+	Value    string `json:"value,omitempty"`
+}
+
+// Trace explains one turn: which intents were considered and why each was
+// rejected, which were chosen, and which actions ran. It is JSON-serialisable
+// and never holds a secret.
+type Trace struct {
+	UserID        string        `json:"user_id"`
+	ConfigVersion string        `json:"config_version"`
+	Time          time.Time     `json:"time"`
+	Duration      time.Duration `json:"duration_ns"`
+	Utterance     Utterance     `json:"utterance"`
+	// Start and End are the user's position before and after the turn.
+	Start Position `json:"start"`
+	End   Position `json:"end"`
+	// Selections are the intent selections of the turn, in order.
+	Selections []Selection `json:"selections"`
+	// Actions are the actions run (or skipped), in order.
+	Actions []ActionTrace `json:"actions,omitempty"`
+	// Events are notable state changes: transitions, completions, restarts.
+	Events []string `json:"events,omitempty"`
+	// Errors are problems that did not stop the turn, such as a message
+	// expression that failed and rendered as empty text.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Utterance is the utterance of a turn, as traced.
+type Utterance struct {
+	Type       string `json:"type"`
+	Text       string `json:"text,omitempty"`
+	CallbackID string `json:"callback_id,omitempty"`
+	Value      string `json:"value,omitempty"`
+	Platform   string `json:"platform,omitempty"`
+}
+
+func traceUtterance(u plugins.Utterance) Utterance {
+	return Utterance{Type: u.Type, Text: u.Text, CallbackID: u.CallbackID, Value: u.Value, Platform: u.Platform}
+}
+
+// Position is where a user stands in the scenarios.
+type Position struct {
+	Scenario     string `json:"scenario,omitempty"`
+	Conversation string `json:"conversation,omitempty"`
+	Scene        string `json:"scene,omitempty"`
+	Turn         string `json:"turn,omitempty"`
+	Intent       string `json:"intent,omitempty"`
+	// Phase is "" (not in a conversation), "enter", "request" or "response"; see store.Phase.
+	Phase string `json:"phase,omitempty"`
+}
+
+// Speakers of a selection.
+const (
+	SpeakerUser = "user"
+	SpeakerApp  = "app"
+)
+
+// Selection is one choice of an intent among candidates.
+type Selection struct {
+	// Speaker is "user" for an incoming intent and "app" for an outgoing one.
+	Speaker string `json:"speaker"`
+	// From says where the candidates came from ("starting turns",
+	// "responses of turn greet", "open turns and valid origins", "virtual
+	// intent X", "no match: intent.core.TurnNoMatch", ...).
+	From       string      `json:"from"`
+	Candidates []Candidate `json:"candidates"`
+	// Chosen is the id of the chosen intent; empty when none was.
+	Chosen string `json:"chosen,omitempty"`
+}
+
+// Candidate outcomes.
+const (
+	OutcomeChosen     = "chosen"
+	OutcomeRejected   = "rejected"
+	OutcomeOutranked  = "outranked"
+	OutcomeNotReached = "not reached"
+)
+
+// Candidate is one intent considered in a selection.
+type Candidate struct {
+	Intent       string `json:"intent"`
+	Scenario     string `json:"scenario"`
+	Conversation string `json:"conversation"`
+	Scene        string `json:"scene"`
+	Turn         string `json:"turn"`
+	// Interpreter is the interpreter asked, for user intents.
+	Interpreter string `json:"interpreter,omitempty"`
+	// Confidence of the interpretation, when there was one.
+	Confidence float64 `json:"confidence,omitempty"`
+	// Attributes are the interpreted attributes.
+	Attributes map[string]any `json:"attributes,omitempty"`
+	// Outcome is chosen, rejected, outranked (accepted but ranked lower) or
+	// not reached (an earlier app intent was chosen first).
+	Outcome string `json:"outcome"`
+	// Reason says why the candidate was not chosen.
+	Reason string `json:"reason,omitempty"`
+	// Condition is the condition that was false (or failed), when that is the reason.
+	Condition *ConditionTrace `json:"condition,omitempty"`
+}
+
+// ConditionTrace names a condition and where it is declared.
+type ConditionTrace struct {
+	Source string `json:"source"`
+	Pos    string `json:"pos,omitempty"`
+	// Error is set when the condition failed to evaluate (it then counts as false).
+	Error string `json:"error,omitempty"`
+}
+
+// ActionTrace is one action of the turn.
+type ActionTrace struct {
+	Intent string `json:"intent"`
+	Action string `json:"action"`
+	Kind   string `json:"kind"`
+	// Inputs are the evaluated input attributes sent to the action.
+	Inputs map[string]any `json:"inputs,omitempty"`
+	// Skipped is set when the action did not run (inactive, or an input failed).
+	Skipped bool `json:"skipped,omitempty"`
+	// Success is the action's status, which became user.action_status.
+	Success bool `json:"success"`
+	// Error says why the action failed or was skipped.
+	Error string `json:"error,omitempty"`
+	// Outputs are the context attributes written (path to value; nil means unset).
+	Outputs  map[string]any `json:"outputs,omitempty"`
+	Calls    []plugins.Call `json:"calls,omitempty"`
+	Duration time.Duration  `json:"duration_ns"`
+}

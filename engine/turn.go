@@ -1,0 +1,472 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/dsl"
+	"github.com/parleyhq/parley/expression"
+	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/plugins/store"
+)
+
+// position is a user's place in the configuration, resolved to compiled values.
+type position struct {
+	sc     *dsl.Scenario
+	conv   *dsl.Conversation
+	scene  *dsl.Scene
+	turn   *dsl.Turn
+	intent *dsl.Intent // the last intent; nil when entering or not in a conversation
+	phase  store.Phase
+}
+
+// turn is the work of one Handle call. It belongs to one goroutine.
+type turn struct {
+	ctx    context.Context
+	e      *Engine
+	cfg    *dsl.Config
+	userID string
+	u      plugins.Utterance
+	start  time.Time
+
+	st           store.State
+	userOwned    bool // st.User is a copy this turn may change
+	sessionOwned bool
+	pos          position
+
+	env       map[string]any // the expression environment, built on first use
+	convDirty bool
+
+	completing bool // a recorded intent completes the conversation at the end of its step
+	tr         *Trace
+	reply      *Reply
+
+	// Buffers reused by the next turn that takes this one from the pool.
+	envBuf, convBuf, uttBuf map[string]any
+	interp                  []interpretation
+	hints                   []*plugins.Hints
+	idx                     []int
+}
+
+// turnPool recycles the scratch state of turns; replies and traces are never recycled.
+var turnPool = sync.Pool{New: func() any { return new(turn) }}
+
+// replyAndTrace allocates a reply and its trace together.
+type replyAndTrace struct {
+	reply Reply
+	trace Trace
+	msgs  [1]Message
+	sels  [2]Selection
+}
+
+func newTurn(ctx context.Context, e *Engine, cfg *dsl.Config, userID string, u plugins.Utterance, st store.State) *turn {
+	now := e.now()
+	t := turnPool.Get().(*turn)
+	env, conv, utt, interp, hints, idx := t.envBuf, t.convBuf, t.uttBuf, t.interp[:0], t.hints[:0], t.idx[:0]
+	*t = turn{ctx: ctx, e: e, cfg: cfg, userID: userID, u: u, start: now, st: st, convDirty: true,
+		envBuf: env, convBuf: conv, uttBuf: utt, interp: interp, hints: hints, idx: idx}
+	rt := &replyAndTrace{}
+	t.tr = &rt.trace
+	*t.tr = Trace{UserID: userID, ConfigVersion: cfg.Version, Time: now, Utterance: traceUtterance(u), Selections: rt.sels[:0]}
+	t.reply = &rt.reply
+	*t.reply = Reply{Messages: rt.msgs[:0], Trace: t.tr}
+	t.tr.Start = t.position()
+	return t
+}
+
+// release returns the turn to the pool, dropping its references to user data.
+func (t *turn) release() {
+	for _, m := range []map[string]any{t.envBuf, t.convBuf, t.uttBuf} {
+		for k := range m {
+			m[k] = nil
+		}
+	}
+	clear(t.hints[:cap(t.hints)])
+	clear(t.interp[:cap(t.interp)])
+	*t = turn{envBuf: t.envBuf, convBuf: t.convBuf, uttBuf: t.uttBuf, interp: t.interp[:0], hints: t.hints[:0], idx: t.idx[:0]}
+	turnPool.Put(t)
+}
+
+// position returns the user's position as traced.
+func (t *turn) position() Position {
+	return Position{Scenario: t.st.Scenario, Conversation: t.st.Conversation, Scene: t.st.Scene,
+		Turn: t.st.Turn, Intent: t.st.Intent, Phase: string(t.st.Phase)}
+}
+
+func (t *turn) event(format string, args ...any) {
+	t.tr.Events = append(t.tr.Events, fmt.Sprintf(format, args...))
+}
+
+func (t *turn) errorf(format string, args ...any) {
+	t.tr.Errors = append(t.tr.Errors, fmt.Sprintf(format, args...))
+}
+
+// finish records the end of the turn in the state and the trace.
+func (t *turn) finish() {
+	t.st.Updated = t.start
+	t.tr.End = t.position()
+	t.tr.Duration = t.e.now().Sub(t.start)
+}
+
+// run selects and runs the intents of the turn.
+func (t *turn) run() {
+	if t.e.sessionTimeout > 0 && t.st.Conversation != "" && !t.st.Updated.IsZero() &&
+		t.start.Sub(t.st.Updated) > t.e.sessionTimeout {
+		t.endConversation("session timed out after %s of silence", t.start.Sub(t.st.Updated).Round(time.Second))
+	}
+	t.resolve()
+
+	restart := t.u.CallbackID == dsl.IntentRestart
+	if restart {
+		t.endConversation("restart requested")
+	}
+	in, attrs := t.selectUser()
+	if in == nil && restart {
+		// No scenario declares a restart intent at its start: restart as a chat opening.
+		t.u.Type, t.u.CallbackID = plugins.ChatOpen, ""
+		t.event("restarting with %s", dsl.IntentWelcome)
+		in, attrs = t.selectUser()
+	}
+	if in == nil && t.u.Type == plugins.ChatOpen && t.pos.conv != nil {
+		// A chat opened again mid-conversation starts afresh.
+		t.endConversation("chat opened again: starting afresh")
+		in, attrs = t.selectUser()
+	}
+	if in == nil && t.u.CallbackID == dsl.IntentEndChat {
+		t.endConversation("chat ended")
+		return
+	}
+	if in == nil {
+		in = t.noMatch()
+	}
+	if in == nil && t.u.Type == plugins.ChatOpen {
+		t.event("chat opened but no reachable intent answers %s and no no-match intent is declared: no reply", dsl.IntentWelcome)
+		return
+	}
+	if in == nil {
+		t.tr.Events = append(t.tr.Events, "nothing matched and no no-match intent is declared: default reply")
+		t.reply.Messages = append(t.reply.Messages, Message{Intent: dsl.IntentNoMatch, Text: t.e.noMatchText})
+		return
+	}
+	for chain := 0; ; {
+		t.record(in, attrs)
+		out := t.selectApp(true)
+		if out == nil {
+			if t.completing {
+				t.endConversation("conversation completed by %s", in.ID)
+			}
+			return
+		}
+		for {
+			t.record(out, nil)
+			t.say(out)
+			chain++
+			if t.completing {
+				t.endConversation("conversation completed by %s", out.ID)
+			}
+			// An app intent that transitions into a turn the app opens goes on talking.
+			if out.Virtual != "" || t.pos.phase != store.PhaseEnter || chain >= t.e.maxChain {
+				break
+			}
+			next := t.selectApp(false)
+			if next == nil {
+				break
+			}
+			out = next
+		}
+		if out.Virtual == "" {
+			if chain >= t.e.maxChain && t.pos.phase == store.PhaseEnter {
+				t.errorf("stopped after %d app intents in one turn", t.e.maxChain)
+			}
+			return
+		}
+		if chain >= t.e.maxChain {
+			t.errorf("stopped after %d app intents in one turn (last: %s -> virtual %s)", t.e.maxChain, out.ID, out.Virtual)
+			return
+		}
+		if in = t.selectVirtual(out.Virtual); in == nil {
+			t.errorf("virtual intent %s of %s: no such user intent is reachable here with its conditions true", out.Virtual, out.ID)
+			return
+		}
+		attrs = nil
+	}
+}
+
+// resolve finds the stored position in the configuration. A position that no
+// longer exists (after a reload) continues from the start of its
+// conversation, or afresh.
+func (t *turn) resolve() {
+	st := &t.st
+	t.pos = position{}
+	if st.Conversation == "" {
+		return
+	}
+	sc := t.cfg.Scenario(st.Scenario)
+	if sc == nil || !sc.Active {
+		t.endConversation("scenario %q is no longer active: starting afresh", st.Scenario)
+		return
+	}
+	conv := sc.Conversation(st.Conversation)
+	if conv == nil {
+		t.endConversation("conversation %q no longer exists: starting afresh", st.Conversation)
+		return
+	}
+	t.pos = position{sc: sc, conv: conv, phase: store.PhaseEnter}
+	restart := func(what string) {
+		t.event("%s no longer exists: continuing from the start of conversation %s", what, conv.Name)
+		t.pos = position{sc: sc, conv: conv, phase: store.PhaseEnter}
+		st.Scene, st.Turn = "", ""
+		st.Phase = store.PhaseEnter
+	}
+	if st.Scene != "" {
+		if t.pos.scene = conv.Scene(st.Scene); t.pos.scene == nil {
+			restart(fmt.Sprintf("scene %q", st.Scene))
+			return
+		}
+	}
+	if st.Turn != "" {
+		if t.pos.scene == nil {
+			restart(fmt.Sprintf("turn %q", st.Turn))
+			return
+		}
+		if t.pos.turn = t.pos.scene.Turn(st.Turn); t.pos.turn == nil {
+			restart(fmt.Sprintf("turn %q", st.Turn))
+			return
+		}
+	}
+	switch st.Phase {
+	case store.PhaseEnter:
+		return
+	case store.PhaseRequest, store.PhaseResponse:
+		if t.pos.turn == nil {
+			restart("the current turn")
+			return
+		}
+		list := t.pos.turn.Request
+		if st.Phase == store.PhaseResponse {
+			list = t.pos.turn.Response
+		}
+		for _, in := range list {
+			if in.ID == st.Intent {
+				t.pos.intent, t.pos.phase = in, st.Phase
+				return
+			}
+		}
+		restart(fmt.Sprintf("intent %q in turn %s", st.Intent, t.pos.turn.Name))
+	default:
+		restart(fmt.Sprintf("phase %q", st.Phase))
+	}
+}
+
+// setPos moves the user and records the move in the state.
+func (t *turn) setPos(p position) {
+	t.pos = p
+	st := &t.st
+	st.Scenario, st.Conversation, st.Scene, st.Turn = "", "", "", ""
+	if p.sc != nil {
+		st.Scenario = p.sc.Name
+	}
+	if p.conv != nil {
+		st.Conversation = p.conv.Name
+	}
+	if p.scene != nil {
+		st.Scene = p.scene.Name
+	}
+	if p.turn != nil {
+		st.Turn = p.turn.Name
+	}
+	if p.intent != nil {
+		st.Intent = p.intent.ID
+	}
+	st.Phase = p.phase
+	t.convDirty = true
+}
+
+// endConversation leaves the conversation and clears the session context.
+func (t *turn) endConversation(format string, args ...any) {
+	t.event(format, args...)
+	t.pos = position{}
+	t.st.Scenario, t.st.Conversation, t.st.Scene, t.st.Turn, t.st.Phase = "", "", "", "", store.PhaseNone
+	t.st.Session, t.sessionOwned = nil, false
+	if t.env != nil {
+		t.env[ContextSession] = map[string]any(nil)
+	}
+	t.convDirty = true
+	t.completing = false
+}
+
+// record makes in the current intent: moves the user to its turn, stores its
+// interpreted attributes, runs its actions and follows its transition.
+func (t *turn) record(in *dsl.Intent, attrs map[string]any) {
+	turn := in.Turn
+	phase := store.PhaseRequest
+	if in.Role == dsl.Response {
+		phase = store.PhaseResponse
+	}
+	t.setPos(position{sc: turn.Scene.Conversation.Scenario, conv: turn.Scene.Conversation, scene: turn.Scene,
+		turn: turn, intent: in, phase: phase})
+	for name, v := range attrs {
+		t.set(attrTarget(in, name), v)
+	}
+	if in.Completing || in.ID == dsl.IntentEndChat || (in.Role == dsl.Response && turn.Behaviors.Has(dsl.Completing)) {
+		t.completing = true
+	}
+	for _, call := range in.Actions {
+		t.runAction(in, call)
+	}
+	if tr := in.Transition; tr != nil {
+		t.transition(in, tr)
+	}
+}
+
+// attrTarget is where an interpreted attribute is stored: as expected_attributes says, else session.NAME.
+func attrTarget(in *dsl.Intent, name string) dsl.Path {
+	if p, ok := in.ExpectedAttributes[name]; ok {
+		return p
+	}
+	return dsl.Path{Context: ContextSession, Name: name}
+}
+
+// transition moves the user to the most specific target named: a turn, a
+// scene or a conversation, to be entered by the next intent.
+func (t *turn) transition(in *dsl.Intent, tr *dsl.Transition) {
+	p := position{sc: t.pos.sc, intent: in, phase: store.PhaseEnter}
+	switch {
+	case tr.Turn != nil:
+		p.turn, p.scene, p.conv = tr.Turn, tr.Turn.Scene, tr.Turn.Scene.Conversation
+		t.event("transition by %s to turn %s of scene %s", in.ID, tr.Turn.Name, tr.Turn.Scene.Name)
+	case tr.Scene != nil:
+		p.scene, p.conv = tr.Scene, tr.Scene.Conversation
+		t.event("transition by %s to scene %s of conversation %s", in.ID, tr.Scene.Name, tr.Scene.Conversation.Name)
+	case tr.Conversation != nil:
+		p.conv = tr.Conversation
+		t.event("transition by %s to conversation %s", in.ID, tr.Conversation.Name)
+	default:
+		return
+	}
+	t.setPos(p)
+}
+
+// say renders the message of an app intent.
+func (t *turn) say(in *dsl.Intent) {
+	m := in.Message
+	if m == nil {
+		return
+	}
+	msg := Message{Intent: in.ID}
+	if m.Text != nil {
+		msg.Text = t.render(in, m.Text)
+	}
+	if len(m.Buttons) > 0 {
+		msg.Buttons = make([]Button, len(m.Buttons))
+		for i, b := range m.Buttons {
+			msg.Buttons[i] = Button{Callback: b.Callback, Value: b.Value}
+			if b.Text != nil {
+				msg.Buttons[i].Text = t.render(in, b.Text)
+			}
+		}
+	}
+	t.reply.Messages = append(t.reply.Messages, msg)
+}
+
+func (t *turn) render(in *dsl.Intent, tpl *expression.Template) string {
+	var env map[string]any
+	if expression.IsTemplate(tpl.Source) {
+		env = t.envMap()
+	}
+	s, err := tpl.Render(env)
+	if err != nil {
+		t.errorf("message of %s: %v (rendered as empty text)", in.ID, err)
+	}
+	return s
+}
+
+// envMap returns the expression environment of the turn, up to date.
+func (t *turn) envMap() map[string]any {
+	if t.env == nil {
+		if t.envBuf == nil {
+			t.envBuf = make(map[string]any, 6)
+			t.convBuf = make(map[string]any, 5)
+			t.uttBuf = make(map[string]any, 5)
+		}
+		t.env = t.envBuf
+		t.env[ContextUser] = t.st.User
+		t.env[ContextSession] = t.st.Session
+		t.env[ContextGlobal] = t.cfg.Global
+		u := t.uttBuf
+		u["text"], u["type"], u["callback_id"], u["value"], u["platform"] = t.u.Text, utteranceType(t.u.Type), t.u.CallbackID, t.u.Value, t.u.Platform
+		t.env[ContextUtterance] = u
+		t.env[ContextConversation] = t.convBuf
+	}
+	if t.convDirty {
+		conversationMap(t.st, t.convBuf)
+		t.convDirty = false
+	}
+	return t.env
+}
+
+// utteranceType boxes the known utterance types without allocating.
+func utteranceType(s string) any {
+	switch s {
+	case plugins.Text:
+		return plugins.Text
+	case plugins.ButtonResponse:
+		return plugins.ButtonResponse
+	case plugins.ChatOpen:
+		return plugins.ChatOpen
+	case plugins.Trigger:
+		return plugins.Trigger
+	}
+	return s
+}
+
+// get reads a context attribute.
+func (t *turn) get(p dsl.Path) any {
+	switch p.Context {
+	case ContextUser:
+		return t.st.User[p.Name]
+	case ContextSession:
+		return t.st.Session[p.Name]
+	}
+	return nil
+}
+
+// set writes a checked value (nil unsets), copying the context map on its first change in the turn.
+func (t *turn) set(p dsl.Path, v any) {
+	var m *map[string]any
+	var owned *bool
+	switch p.Context {
+	case ContextUser:
+		m, owned = &t.st.User, &t.userOwned
+	case ContextSession:
+		m, owned = &t.st.Session, &t.sessionOwned
+	default:
+		return
+	}
+	if !*owned {
+		c := make(map[string]any, len(*m)+2)
+		maps.Copy(c, *m)
+		*m, *owned = c, true
+		if t.env != nil {
+			t.env[p.Context] = c
+		}
+	}
+	if v == nil {
+		delete(*m, p.Name)
+	} else {
+		(*m)[p.Name] = v
+	}
+}
+
+// check checks a value for the attribute p in the current scenario.
+func (t *turn) check(sc *dsl.Scenario, p dsl.Path, v any) (any, error) {
+	typ, declared := declaredType(sc, p.Name)
+	out, err := CheckValue(typ, declared, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return out, nil
+}
