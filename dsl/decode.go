@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
+	"slices"
 	"sort"
 	"strings"
 
 	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/token"
 	"github.com/expr-lang/expr/types"
 
 	"github.com/parleyhq/parley/diag"
@@ -18,11 +19,11 @@ import (
 
 // decode builds the compiled configuration from the validated value.
 func (l *loader) decode() *Config {
-	root := node{l: l, uv: l.user}
-	cfg := &Config{Version: hashFiles(l.files), scenarioByName: map[string]*Scenario{}}
-	for _, f := range l.files {
-		cfg.Files = append(cfg.Files, f.rel)
+	root := node{l: l, t: l.tree}
+	if root.t == nil {
+		root.t = extract(l.userValue(), nil, cue.Selector{})
 	}
+	cfg := &Config{scenarioByName: map[string]*Scenario{}}
 	cfg.Global = map[string]any{}
 	if g, ok := root.field("global").json(); ok {
 		if m, ok := g.(map[string]any); ok {
@@ -75,10 +76,31 @@ func exprType(t AttrType) types.Type {
 
 // envs are the typed expression environments of one scenario.
 type envs struct {
-	base expression.Env
+	base typedEnv
 }
 
-func newEnvs(attrs map[string]AttrType, globalT types.Map) envs {
+// typedEnv is an expression environment and a key that identifies its
+// content, so that an expression compiled against equal environments is
+// compiled once per load (compiled programs are immutable and shareable).
+type typedEnv struct {
+	env expression.Env
+	key string
+}
+
+// envKey describes the declared attributes and global values that type an environment.
+func envKey(attrs map[string]AttrType, globalT types.Map) string {
+	parts := make([]string, 0, len(attrs)+len(globalT)+1)
+	for name, t := range attrs {
+		parts = append(parts, name+":"+string(t))
+	}
+	for name, t := range globalT {
+		parts = append(parts, "global."+name+":"+fmt.Sprint(t))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func newEnvs(attrs map[string]AttrType, globalT types.Map, key string) envs {
 	user := types.Map{types.Extra: types.Any, "action_status": types.Bool}
 	session := types.Map{types.Extra: types.Any}
 	for name, t := range attrs {
@@ -93,19 +115,19 @@ func newEnvs(attrs map[string]AttrType, globalT types.Map) envs {
 	for _, k := range UtteranceKeys {
 		utt[k] = types.String
 	}
-	return envs{base: expression.Env{
+	return envs{base: typedEnv{key: key, env: expression.Env{
 		"user": user, "session": session, "conversation": conv, "global": globalT, "utterance": utt,
-	}}
+	}}}
 }
 
-// with returns the base environment plus one more variable.
-func (e envs) with(name string, t types.Type) expression.Env {
-	m := make(expression.Env, len(e.base)+1)
-	for k, v := range e.base {
+// with returns the base environment plus one more variable; sig describes t.
+func (e envs) with(name string, t types.Type, sig string) typedEnv {
+	m := make(expression.Env, len(e.base.env)+1)
+	for k, v := range e.base.env {
 		m[k] = v
 	}
 	m[name] = t
-	return m
+	return typedEnv{env: m, key: e.base.key + "|" + name + ":" + sig}
 }
 
 // ConversationKeys are the attributes of the read-only conversation context.
@@ -138,7 +160,7 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 			s.Attributes[attr] = AttrType(t)
 		}
 	})
-	env := newEnvs(s.Attributes, globalT)
+	env := newEnvs(s.Attributes, globalT, envKey(s.Attributes, globalT))
 	s.Conditions = l.conditions(n.field("conditions"), env.base)
 	n.field("actions").fields(func(an string, a node) {
 		if act := l.action(name, an, a); act != nil {
@@ -265,7 +287,7 @@ func behaviors(n node) Behaviors {
 }
 
 // conditions compiles a list of boolean expressions.
-func (l *loader) conditions(n node, env expression.Env) []*Condition {
+func (l *loader) conditions(n node, env typedEnv) []*Condition {
 	var out []*Condition
 	srcs, nodes := n.strs()
 	for i, src := range srcs {
@@ -276,36 +298,68 @@ func (l *loader) conditions(n node, env expression.Env) []*Condition {
 	return out
 }
 
+// compiled is a memoised compilation.
+type compiled struct {
+	prog *expression.Program
+	err  error
+}
+
+// compiledTemplate is a memoised template.
+type compiledTemplate struct {
+	t    *expression.Template
+	errs []*expression.Error
+}
+
 // compile compiles one expression, reporting an error at its position inside the file.
-func (l *loader) compile(n node, src string, env expression.Env, kind expression.Kind) *expression.Program {
-	p, err := expression.Compile(src, env, kind)
-	if err != nil {
-		l.exprError(n, err)
+func (l *loader) compile(n node, src string, env typedEnv, kind expression.Kind) *expression.Program {
+	key := fmt.Sprintf("%s\x00%d\x00%s", env.key, kind, src)
+	c, ok := l.programs[key]
+	if !ok {
+		c.prog, c.err = expression.Compile(src, env.env, kind)
+		if l.programs == nil {
+			l.programs = map[string]compiled{}
+		}
+		l.programs[key] = c
+	}
+	if c.err != nil {
+		l.exprError(n, c.err)
 		return nil
 	}
-	return p
+	return c.prog
 }
 
 func (l *loader) exprError(n node, err error) {
 	var ee *expression.Error
 	if errors.As(err, &ee) {
 		p := n.innerPos(ee.Offset)
-		l.diags = append(l.diags, diag.Diagnostic{File: p.Filename, Line: p.Line, Col: p.Column, Code: ee.Code, Message: ee.Message})
+		code := ee.Code
+		if strings.HasPrefix(ee.Message, "expected bool") {
+			code = diag.CodeExprType // a condition that is not boolean is a type error, not a syntax error
+		}
+		l.diags = append(l.diags, diag.Diagnostic{File: p.Filename, Line: p.Line, Col: p.Column, Code: code, Message: ee.Message})
 		return
 	}
 	l.errorf(n.pos(), diag.CodeExprSyntax, "%v", err)
 }
 
-func (l *loader) template(n node, env expression.Env) *expression.Template {
+func (l *loader) template(n node, env typedEnv) *expression.Template {
 	src, ok := n.str()
 	if !ok {
 		return nil
 	}
-	t, errs := expression.ParseTemplate(src, env)
-	for _, e := range errs {
+	key := env.key + "\x00" + src
+	c, ok := l.templates[key]
+	if !ok {
+		c.t, c.errs = expression.ParseTemplate(src, env.env)
+		if l.templates == nil {
+			l.templates = map[string]compiledTemplate{}
+		}
+		l.templates[key] = c
+	}
+	for _, e := range c.errs {
 		l.exprError(n, e)
 	}
-	return t
+	return c.t
 }
 
 // intent decodes and compiles one intent. It returns a function that checks
@@ -351,7 +405,12 @@ func (l *loader) intent(s *Scenario, turn *Turn, role Role, n node, env envs) (*
 	for i, p := range patterns {
 		re, err := regexp.Compile(p)
 		if err != nil {
-			l.errorf(pnodes[i].pos(), diag.CodePattern, "pattern %q: %v", p, errors.Unwrap(err))
+			msg := err.Error()
+			var se *syntax.Error
+			if errors.As(err, &se) {
+				msg = fmt.Sprintf("%s: %s", se.Code, se.Expr)
+			}
+			l.errorf(pnodes[i].pos(), diag.CodePattern, "pattern %q does not compile: %s", p, msg)
 			continue
 		}
 		in.Hints.Patterns = append(in.Hints.Patterns, re)
@@ -574,13 +633,17 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		}
 	}
 	outT := types.Map{types.Extra: types.Any}
+	sig := "*"
 	if len(act.Outputs) > 0 {
 		outT = types.Map{}
 		for _, o := range act.Outputs {
 			outT[o] = types.Any
 		}
+		sorted := slices.Clone(act.Outputs)
+		sort.Strings(sorted)
+		sig = strings.Join(sorted, ",")
 	}
-	outEnv := env.with("output", outT)
+	outEnv := env.with("output", outT, sig)
 	var sources []string
 	n.field("outputs").fields(func(target string, out node) {
 		src, ok := out.str()
@@ -606,22 +669,39 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 
 // actionDeclared reports whether the scenario declares action name (even if it failed to compile).
 func (l *loader) actionDeclared(s *Scenario, n node, name string) bool {
-	for sel := n.sels; len(sel) > 0; sel = sel[:len(sel)-1] {
-		if len(sel) == 2 { // scenarios.NAME
-			return l.user.LookupPath(cue.MakePath(append(sel, cue.Str("actions"), cue.Str(name))...)).Exists()
+	return l.userValue().LookupPath(cue.MakePath(cue.Str("scenarios"), cue.Str(s.Name), cue.Str("actions"), cue.Str(name))).Exists()
+}
+
+// readsOutput reports whether any source reads output.NAME or output["NAME"].
+func readsOutput(sources []string, name string) bool {
+	for _, s := range sources {
+		for i := strings.Index(s, "output"); i >= 0; {
+			if i == 0 || !isIdentByte(s[i-1]) {
+				rest := strings.TrimLeft(s[i+len("output"):], " \t")
+				if r, ok := strings.CutPrefix(rest, "."); ok {
+					r = strings.TrimLeft(r, " \t")
+					if strings.HasPrefix(r, name) && (len(r) == len(name) || !isIdentByte(r[len(name)])) {
+						return true
+					}
+				} else if r, ok := strings.CutPrefix(rest, "["); ok {
+					r = strings.TrimLeft(r, " \t")
+					if len(r) > 0 && (r[0] == '"' || r[0] == '\'') && strings.HasPrefix(r[1:], name+string(r[0])) {
+						return true
+					}
+				}
+			}
+			j := strings.Index(s[i+1:], "output")
+			if j < 0 {
+				break
+			}
+			i += 1 + j
 		}
 	}
 	return false
 }
 
-func readsOutput(sources []string, name string) bool {
-	re := regexp.MustCompile(`\boutput\s*(\.\s*` + regexp.QuoteMeta(name) + `\b|\[\s*["']` + regexp.QuoteMeta(name) + `["']\s*\])`)
-	for _, s := range sources {
-		if re.MatchString(s) {
-			return true
-		}
-	}
-	return false
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 func contains(list []string, s string) bool {
@@ -632,5 +712,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-var _ = token.NoPos

@@ -1,16 +1,25 @@
 package dsl
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 	"cuelang.org/go/encoding/yaml"
@@ -59,32 +68,282 @@ func unwrapPathError(err error) error {
 
 // Load loads every scenario file of fsys as one configuration. On failure the
 // error is a diag.List holding every problem found.
+//
+// Files are parsed in parallel. When every file only declares scenarios (no
+// global values, imports or references across scenarios), files that touch
+// the same scenarios are grouped and the groups are evaluated, decoded and
+// compiled in parallel batches, each in its own fresh CUE context; otherwise
+// the whole directory is one batch. Both ways give the same result.
 func Load(fsys fs.FS, opts Options) (*Config, error) {
 	files, err := readFiles(fsys, opts.Display)
 	if err != nil {
 		return nil, diag.List{{File: opts.Display, Code: diag.CodeIO, Message: fmt.Sprintf("reading scenario files: %v", err)}}
 	}
-	l := &loader{env: opts.env(), files: files, sources: map[string][]byte{}}
-	cfg := l.load()
-	if len(l.diags) > 0 {
-		l.diags.Sort()
-		if cfg != nil {
-			cfg.Close()
+	sources := make(map[string][]byte, len(files))
+	for _, f := range files {
+		sources[f.name] = f.data
+	}
+	env := opts.env()
+	parsed, diags := parseAll(files)
+	if len(diags) > 0 {
+		diags.Sort()
+		return nil, diags
+	}
+	batches := partition(parsed, runtime.GOMAXPROCS(0))
+	loaders := make([]*loader, len(batches))
+	cfgs := make([]*Config, len(batches))
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		loaders[i] = &loader{env: env, files: b, sources: sources}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfgs[i] = loaders[i].load()
+		}()
+	}
+	wg.Wait()
+	cfg := &Config{Version: hashFiles(files), Global: map[string]any{}, scenarioByName: map[string]*Scenario{}}
+	for _, f := range files {
+		cfg.Files = append(cfg.Files, f.rel)
+	}
+	for i, c := range cfgs {
+		diags = append(diags, loaders[i].diags...)
+		if c == nil {
+			continue
 		}
-		return nil, l.diags
+		if len(batches) == 1 {
+			cfg.Global = c.Global
+		}
+		for _, s := range c.Scenarios {
+			cfg.Scenarios = append(cfg.Scenarios, s)
+			cfg.scenarioByName[s.Name] = s
+		}
+	}
+	sort.Slice(cfg.Scenarios, func(i, j int) bool { return cfg.Scenarios[i].Name < cfg.Scenarios[j].Name })
+	if len(diags) > 0 {
+		diags.Sort()
+		cfg.Close()
+		return nil, diags
 	}
 	return cfg, nil
 }
 
+// parsedFile is a scenario file and its syntax tree.
+type parsedFile struct {
+	sourceFile
+	ast *ast.File
+}
+
+// parseAll parses every file, in parallel.
+func parseAll(files []sourceFile) ([]parsedFile, diag.List) {
+	out := make([]parsedFile, len(files))
+	errs := make([]diag.List, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
+				}
+				af, err := parseFile(files[i])
+				if err != nil {
+					errs[i] = syntaxErrors(files[i], err)
+				}
+				out[i] = parsedFile{sourceFile: files[i], ast: af}
+			}
+		}()
+	}
+	wg.Wait()
+	var all diag.List
+	for _, e := range errs {
+		all = append(all, e...)
+	}
+	return out, all
+}
+
+// partition splits the files into at most n batches that can be evaluated
+// independently: files sharing a scenario name stay together. If any file
+// declares more than plain scenarios, everything is one batch.
+func partition(files []parsedFile, n int) [][]parsedFile {
+	if n < 2 || len(files) < 2 {
+		return [][]parsedFile{files}
+	}
+	// Union-find over files, joined by the scenario names they declare.
+	parent := make([]int, len(files))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	owner := map[string]int{}
+	for i, f := range files {
+		names, ok := scenarioNames(f.ast)
+		if !ok {
+			return [][]parsedFile{files}
+		}
+		for _, name := range names {
+			if j, seen := owner[name]; seen {
+				parent[find(i)] = find(j)
+			} else {
+				owner[name] = i
+			}
+		}
+	}
+	groups := map[int][]parsedFile{}
+	var roots []int
+	for i, f := range files {
+		r := find(i)
+		if _, ok := groups[r]; !ok {
+			roots = append(roots, r)
+		}
+		groups[r] = append(groups[r], f)
+	}
+	if len(roots) < 2 {
+		return [][]parsedFile{files}
+	}
+	n = min(n, len(roots))
+	// Largest groups first, each to the lightest batch.
+	size := func(g []parsedFile) int {
+		s := 0
+		for _, f := range g {
+			s += len(f.data)
+		}
+		return s
+	}
+	sort.SliceStable(roots, func(a, b int) bool { return size(groups[roots[a]]) > size(groups[roots[b]]) })
+	batches := make([][]parsedFile, n)
+	weights := make([]int, n)
+	for _, r := range roots {
+		k := 0
+		for j := range weights {
+			if weights[j] < weights[k] {
+				k = j
+			}
+		}
+		batches[k] = append(batches[k], groups[r]...)
+		weights[k] += size(groups[r])
+	}
+	for _, b := range batches {
+		sort.Slice(b, func(i, j int) bool { return b[i].rel < b[j].rel })
+	}
+	return batches
+}
+
+// scenarioNames returns the scenario names a file declares, or false if the
+// file declares anything but plain scenarios (other top-level fields,
+// imports, aliases, comprehensions, pattern constraints) or refers to the
+// top-level scenarios field, which could tie it to files in other batches.
+func scenarioNames(f *ast.File) ([]string, bool) {
+	var names []string
+	for _, d := range f.Decls {
+		switch x := d.(type) {
+		case *ast.Package, *ast.CommentGroup, *ast.Attribute:
+			continue
+		case *ast.Field:
+			if plainLabel(x.Label) != "scenarios" || x.Constraint != token.ILLEGAL {
+				return nil, false
+			}
+			st, ok := x.Value.(*ast.StructLit)
+			if !ok {
+				return nil, false
+			}
+			for _, e := range st.Elts {
+				switch y := e.(type) {
+				case *ast.CommentGroup, *ast.Attribute:
+					continue
+				case *ast.Field:
+					name := plainLabel(y.Label)
+					if name == "" || y.Constraint != token.ILLEGAL {
+						return nil, false
+					}
+					names = append(names, name)
+				default:
+					return nil, false
+				}
+			}
+		default:
+			return nil, false
+		}
+	}
+	ok := true
+	var visit func(n ast.Node) bool
+	visit = func(n ast.Node) bool {
+		if !ok {
+			return false
+		}
+		switch x := n.(type) {
+		case *ast.Package:
+			return false // its name is not a reference
+		case *ast.Alias, *ast.LetClause, *ast.ImportDecl:
+			ok = false
+		case *ast.Field:
+			if _, isAlias := x.Label.(*ast.Alias); isAlias {
+				ok = false
+				return false
+			}
+			if x.Value != nil {
+				ast.Walk(x.Value, visit, nil) // a label is not a reference
+			}
+			return false
+		case *ast.Ident:
+			if x.Name == "scenarios" || strings.HasPrefix(x.Name, "#") {
+				ok = false
+			}
+		}
+		return ok
+	}
+	ast.Walk(f, visit, nil)
+	return names, ok
+}
+
+// plainLabel returns the name of an identifier or string label, or "".
+func plainLabel(l ast.Label) string {
+	switch x := l.(type) {
+	case *ast.Ident:
+		if strings.HasPrefix(x.Name, "#") || strings.HasPrefix(x.Name, "_") {
+			return ""
+		}
+		return x.Name
+	case *ast.BasicLit:
+		if x.Kind != token.STRING {
+			return ""
+		}
+		s, err := literal.Unquote(x.Value)
+		if err != nil {
+			return ""
+		}
+		return s
+	}
+	return ""
+}
+
 // loader holds the state of one Load.
 type loader struct {
-	env     *plugins.Environment
-	files   []sourceFile
-	sources map[string][]byte // by display name, to map positions inside strings
-	diags   diag.List
-	ctx     *cue.Context
-	user    cue.Value // the files unified, without the schema: positions come from here
-	full    cue.Value // user unified with #Config: values and defaults come from here
+	env       *plugins.Environment
+	files     []parsedFile
+	sources   map[string][]byte // by display name, to map positions inside strings
+	diags     diag.List
+	ctx       *cue.Context
+	user      cue.Value // the files unified, without the schema (see userValue)
+	userBuilt bool
+	full      cue.Value // user unified with #Config: values and defaults come from here
+	tree      *tree     // the user files as Go values, when they are plain data
+	// schemaFields are the field names the schema declares, for suggestions.
+	schemaFields []string
+	// programs and templates memoise compilations by environment and source.
+	programs  map[string]compiled
+	templates map[string]compiledTemplate
 }
 
 func (l *loader) errorf(pos token.Pos, code, format string, args ...any) {
@@ -95,64 +354,78 @@ func (l *loader) errorf(pos token.Pos, code, format string, args ...any) {
 func (l *loader) load() *Config {
 	// A fresh context per load: CUE contexts keep memory.
 	l.ctx = cuecontext.New()
-	schemaV, ok := l.compileSchema()
+	schemaFile, ok := l.parseSchema()
 	if !ok {
 		return nil
 	}
-	merged := &ast.File{Filename: "parley"}
-	var imports []ast.Decl
-	seenImport := map[string]bool{}
-	var decls []ast.Decl
-	for _, f := range l.files {
-		l.sources[f.name] = f.data
-		af, ok := l.parse(f)
-		if !ok {
-			continue
-		}
-		for _, d := range af.Decls {
-			switch x := d.(type) {
-			case *ast.Package:
-				continue
-			case *ast.ImportDecl:
-				for _, spec := range x.Specs {
-					key := spec.Path.Value
-					if spec.Name != nil {
-						key = spec.Name.Name + " " + key
-					}
-					if !seenImport[key] {
-						seenImport[key] = true
-						imports = append(imports, &ast.ImportDecl{Specs: []*ast.ImportSpec{spec}})
-					}
+	if t, ok := plainTree(l.files); ok {
+		// Plain data has no references, so the user files and the schema
+		// can be evaluated together in one file whose top level embeds
+		// #Config & {files}: one evaluation instead of evaluating the user
+		// files and then their unification with the schema.
+		l.tree = t
+		var decls []ast.Decl
+		for _, f := range l.files {
+			for _, d := range f.ast.Decls {
+				if _, ok := d.(*ast.Package); !ok {
+					decls = append(decls, d)
 				}
-				continue
 			}
-			decls = append(decls, d)
 		}
+		all := make([]ast.Decl, 0, len(schemaFile.Decls)+1)
+		for _, d := range schemaFile.Decls {
+			if _, ok := d.(*ast.Package); !ok {
+				all = append(all, d)
+			}
+		}
+		all = append(all, &ast.EmbedDecl{Expr: &ast.BinaryExpr{Op: token.AND, X: ast.NewIdent("#Config"), Y: &ast.StructLit{Elts: decls}}})
+		l.full = l.ctx.BuildFile(&ast.File{Filename: "parley", Decls: all})
+	} else {
+		// References in the files resolve against the files' own top level.
+		schemaV := l.ctx.BuildFile(schemaFile)
+		l.full = schemaV.LookupPath(cue.ParsePath("#Config")).Unify(l.userValue())
 	}
-	if len(l.diags) > 0 {
-		return nil
-	}
-	merged.Decls = append(imports, decls...)
-	l.user = l.ctx.BuildFile(merged)
-	if err := l.user.Err(); err != nil {
-		l.cueErrors(err, diag.CodeSchemaConflict)
-		return nil
-	}
-	l.full = schemaV.LookupPath(cue.ParsePath("#Config")).Unify(l.user)
 	if err := l.full.Validate(cue.Concrete(true)); err != nil {
 		l.cueErrors(err, diag.CodeSchemaType)
 	}
 	return l.decode()
 }
 
-// compileSchema composes the base schema with the action kinds of the environment.
-func (l *loader) compileSchema() (cue.Value, bool) {
-	v, err := CompileSchema(l.ctx, l.env)
-	if err != nil {
-		l.diags = append(l.diags, diag.Diagnostic{File: "schema", Code: diag.CodePluginConfig, Message: err.Error()})
-		return v, false
+// userValue is the user files evaluated without the schema, for field order
+// and positions where the files are not plain data. It is built on first use,
+// as one CUE package instance, so that references resolve across files.
+func (l *loader) userValue() cue.Value {
+	if !l.userBuilt {
+		l.userBuilt = true
+		inst := build.NewContext().NewInstance("", nil)
+		inst.User = true // files may name different packages, or none
+		for _, f := range l.files {
+			inst.AddSyntax(f.ast)
+		}
+		l.user = l.ctx.BuildInstance(inst)
 	}
-	return v, true
+	return l.user
+}
+
+// parseSchema parses the whole schema for the loader's environment.
+func (l *loader) parseSchema() (*ast.File, bool) {
+	src := SchemaSource(l.env)
+	f, err := parser.ParseFile("schema.cue", src)
+	if err == nil {
+		if v := l.ctx.BuildFile(f); v.Err() != nil {
+			err = v.Err()
+		}
+	}
+	if err != nil {
+		l.diags = append(l.diags, diag.Diagnostic{File: "schema", Code: diag.CodePluginConfig,
+			Message: fmt.Sprintf("compiling the schema with the registered action kinds: %s", cueerrors.Details(err, nil))})
+		return nil, false
+	}
+	l.schemaFields = fieldNames(f)
+	// The file was just compiled on its own; parse again so the combined
+	// build gets syntax that no compilation has seen.
+	f, _ = parser.ParseFile("schema.cue", src)
+	return f, true
 }
 
 // SchemaSource returns the CUE source of the whole schema for env: the base
@@ -193,49 +466,283 @@ func stripPackage(src string) string {
 	return strings.Join(lines, "\n")
 }
 
-// parse parses one file as CUE or YAML.
-func (l *loader) parse(f sourceFile) (*ast.File, bool) {
-	var af *ast.File
-	var err error
+// parseFile parses one file as CUE or YAML.
+func parseFile(f sourceFile) (*ast.File, error) {
 	if strings.HasSuffix(f.rel, ".cue") {
-		af, err = parser.ParseFile(f.name, f.data, parser.ParseComments)
+		return parser.ParseFile(f.name, f.data)
+	}
+	return yaml.Extract(f.name, f.data)
+}
+
+// syntaxErrors reports a file's parse errors. Only the first is kept: the
+// CUE parser's later errors are usually consequences of the first. YAML
+// errors carry no position but their message starts with "file:line: ".
+func syntaxErrors(f sourceFile, err error) diag.List {
+	errs := cueerrors.Errors(err)
+	if len(errs) == 0 {
+		return diag.List{{File: f.name, Line: 1, Col: 1, Code: diag.CodeSyntax, Message: err.Error()}}
+	}
+	e := errs[0]
+	d := diag.Diagnostic{File: f.name, Line: 1, Col: 1, Code: diag.CodeSyntax}
+	if p := e.Position().Position(); p.Line > 0 {
+		format, args := e.Msg()
+		d.Line, d.Col, d.Message = p.Line, p.Column, fmt.Sprintf(format, args...)
+		return diag.List{d}
+	}
+	msg := e.Error()
+	if rest, ok := strings.CutPrefix(msg, f.name+":"); ok {
+		num, tail, _ := strings.Cut(rest, ":")
+		if line, err := strconv.Atoi(num); err == nil {
+			d.Line = line
+			d.Col = firstColumn(f.data, line)
+			msg = strings.TrimSpace(tail)
+		}
 	} else {
-		af, err = yaml.Extract(f.name, f.data)
+		msg = strings.TrimSpace(strings.TrimPrefix(msg, f.name))
+		msg = strings.TrimPrefix(msg, ": ")
 	}
-	if err != nil {
-		l.cueErrors(err, diag.CodeSyntax)
-		return nil, false
+	d.Message = msg
+	return diag.List{d}
+}
+
+// firstColumn is the column of the first non-blank character of a line (1-based), or 1.
+func firstColumn(data []byte, line int) int {
+	for l := 1; l < line; l++ {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return 1
+		}
+		data = data[i+1:]
 	}
-	return af, true
+	for i, c := range data {
+		if c != ' ' && c != '\t' {
+			return i + 1
+		}
+		if c == '\n' {
+			break
+		}
+	}
+	return 1
 }
 
 // cueErrors turns CUE errors into diagnostics, each at a position in a
-// scenario file where one is known.
+// scenario file where one is known. The errors of one failed disjunction
+// (a value that matches none of the allowed alternatives) become one
+// diagnostic.
 func (l *loader) cueErrors(err error, fallback string) {
+	type group struct {
+		path []string
+		errs []cueerrors.Error
+	}
+	var groups []*group
+	byPath := map[string]*group{}
 	for _, e := range cueerrors.Errors(err) {
-		format, args := e.Msg()
-		msg := fmt.Sprintf(format, args...)
-		code := classify(msg, fallback)
 		path := e.Path()
 		if len(path) > 0 && path[0] == "#Config" {
 			path = path[1:]
 		}
-		msg = strings.ReplaceAll(msg, "#Config.", "")
-		if code == diag.CodeFieldNotAllowed && len(path) > 0 {
-			field := path[len(path)-1]
-			msg = fmt.Sprintf("field %q not allowed", field)
-			if len(path) > 1 {
-				msg += " in " + strings.Join(path[:len(path)-1], ".")
-			}
-		} else if len(path) > 0 && !strings.Contains(msg, strings.Join(path, ".")) {
-			msg = strings.Join(path, ".") + ": " + msg
+		key := strings.Join(path, ".")
+		g := byPath[key]
+		if g == nil {
+			g = &group{path: path}
+			byPath[key] = g
+			groups = append(groups, g)
 		}
-		pos := l.userPos(cueerrors.Positions(e))
-		if !pos.IsValid() && len(path) > 0 {
-			pos = l.pathPos(path)
-		}
-		l.errorf(pos, code, "%s", msg)
+		g.errs = append(g.errs, e)
 	}
+	for _, g := range groups {
+		if l.disjunction(g.path, g.errs) {
+			continue
+		}
+		for _, e := range g.errs {
+			l.cueError(g.path, e, fallback)
+		}
+	}
+}
+
+func errMsg(e cueerrors.Error) string {
+	format, args := e.Msg()
+	return strings.ReplaceAll(fmt.Sprintf(format, args...), "#Config.", "")
+}
+
+func (l *loader) cueError(path []string, e cueerrors.Error, fallback string) {
+	msg := errMsg(e)
+	code := classify(msg, fallback)
+	positions := cueerrors.Positions(e)
+	if code == diag.CodeSchemaConflict && l.userPositions(positions) < 2 {
+		code = diag.CodeSchemaType // a value against the schema, not two files against each other
+	}
+	joined := strings.Join(path, ".")
+	switch {
+	case code == diag.CodeFieldNotAllowed && len(path) > 0:
+		field := path[len(path)-1]
+		msg = fmt.Sprintf("field %q not allowed", field)
+		if len(path) > 1 {
+			msg += " in " + strings.Join(path[:len(path)-1], ".")
+		}
+		if s := l.suggest(field); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+	case code == diag.CodeSchemaRequired && len(path) > 0 && l.tree != nil && l.treeAt(path) == nil:
+		msg = fmt.Sprintf("%s: missing required field %q", strings.Join(path[:len(path)-1], "."), path[len(path)-1])
+	case code == diag.CodeSchemaConflict:
+		msg = joined + ": " + strings.TrimPrefix(msg, joined+": ")
+		var others []string
+		first := l.userPos(positions)
+		for _, p := range positions {
+			if _, ok := l.sources[p.Filename()]; ok && p != first {
+				others = append(others, p.Position().String())
+			}
+		}
+		if len(others) > 0 {
+			msg += " (also set at " + strings.Join(others, ", ") + ")"
+		}
+	case len(path) > 0 && !strings.Contains(msg, joined):
+		msg = joined + ": " + msg
+	}
+	pos := l.userPos(positions)
+	if !pos.IsValid() && len(path) > 0 {
+		pos = l.pathPos(path)
+	}
+	l.errorf(pos, code, "%s", msg)
+}
+
+// userPositions counts the distinct positions in scenario files.
+func (l *loader) userPositions(ps []token.Pos) int {
+	seen := map[token.Pos]bool{}
+	for _, p := range ps {
+		if _, ok := l.sources[p.Filename()]; ok {
+			seen[p] = true
+		}
+	}
+	return len(seen)
+}
+
+// disjunction reports the errors of one value that matches none of a
+// disjunction's alternatives as a single diagnostic, and reports whether it did.
+func (l *loader) disjunction(path []string, errs []cueerrors.Error) bool {
+	if len(errs) < 2 || !strings.Contains(errMsg(errs[0]), "empty disjunction") {
+		return false
+	}
+	var value string
+	var alts []string
+	var pos token.Pos
+	seen := map[string]bool{}
+	for _, e := range errs[1:] {
+		format, args := e.Msg()
+		if !strings.HasPrefix(format, "conflicting values %s and %s") || len(args) < 2 {
+			continue
+		}
+		a, b := fmt.Sprint(args[0]), fmt.Sprint(args[1])
+		p := l.userPos(cueerrors.Positions(e))
+		// The user's value is the side whose position is in a scenario file.
+		v, alt := b, a
+		for _, ep := range cueerrors.Positions(e) {
+			if _, ok := l.sources[ep.Filename()]; !ok {
+				continue
+			}
+			if t := l.treeAt(path); t != nil && t.kind == cue.StringKind && strconv.Quote(t.s) == a {
+				v, alt = a, b
+			}
+		}
+		if value == "" {
+			value, pos = v, p
+		}
+		if !seen[alt] {
+			seen[alt] = true
+			alts = append(alts, alt)
+		}
+	}
+	if value == "" || len(alts) == 0 {
+		return false
+	}
+	// A default (true) next to its type (bool) says nothing more.
+	if seen["bool"] {
+		alts = slices.DeleteFunc(alts, func(s string) bool { return s == "true" || s == "false" })
+	}
+	if seen["string"] {
+		alts = slices.DeleteFunc(alts, func(s string) bool { return strings.HasPrefix(s, `"`) })
+	}
+	if !pos.IsValid() {
+		pos = l.userPos(cueerrors.Positions(errs[0]))
+	}
+	want := strings.Join(alts, ", ")
+	if len(alts) > 1 {
+		want = "one of " + want
+	}
+	l.errorf(pos, diag.CodeSchemaType, "%s: %s is not allowed here; want %s", strings.Join(path, "."), value, want)
+	return true
+}
+
+// treeAt returns the tree of the user files at path, or nil.
+func (l *loader) treeAt(path []string) *tree {
+	t := l.tree
+	for _, p := range path {
+		if t == nil {
+			return nil
+		}
+		if i, err := strconv.Atoi(p); err == nil && t.kind == cue.ListKind {
+			if i < 0 || i >= len(t.list) {
+				return nil
+			}
+			t = t.list[i]
+			continue
+		}
+		t = t.lookup(p)
+	}
+	return t
+}
+
+// suggest returns the schema field name closest to a misspelled one, or "".
+func (l *loader) suggest(field string) string {
+	best, bestD := "", 3
+	for _, name := range l.schemaFields {
+		if d := editDistance(field, name); d < bestD || d == bestD && name < best {
+			best, bestD = name, d
+		}
+	}
+	if bestD > 2 || bestD >= len(field) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// fieldNames lists the regular field names declared in a schema file.
+func fieldNames(f *ast.File) []string {
+	seen := map[string]bool{}
+	var out []string
+	ast.Walk(f, func(n ast.Node) bool {
+		if fd, ok := n.(*ast.Field); ok {
+			if name := plainLabel(fd.Label); name != "" && !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+		return true
+	}, nil)
+	sort.Strings(out)
+	return out
 }
 
 // userPos picks the first position in a scenario file (not the schema).
@@ -258,7 +765,7 @@ func (l *loader) pathPos(path []string) token.Pos {
 			}
 			sels = append(sels, selector(s))
 		}
-		if p := l.user.LookupPath(cue.MakePath(sels...)).Pos(); p.IsValid() {
+		if p := l.userValue().LookupPath(cue.MakePath(sels...)).Pos(); p.IsValid() {
 			return p
 		}
 	}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parleyhq/parley/diag"
+	"github.com/parleyhq/parley/dsl"
+)
+
+// validateOptions are the flags of `parley validate`.
+type validateOptions struct {
+	format string
+}
+
+// validateReport is the JSON output of `parley validate --format json`.
+type validateReport struct {
+	Dir         string          `json:"dir"`
+	Valid       bool            `json:"valid"`
+	Version     string          `json:"version,omitempty"`
+	Files       int             `json:"files"`
+	Scenarios   []string        `json:"scenarios"`
+	Diagnostics json.RawMessage `json:"diagnostics"`
+}
+
+func newValidateCmd(s streams) *cobra.Command {
+	o := &validateOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate [DIR]",
+		Short: "Check the scenarios of a directory (default \"scenarios\")",
+		Long: `Validate loads every .cue, .yaml and .yml file under DIR (default "scenarios") as one
+configuration, checks it against the schema, compiles every expression and checks every
+reference, exactly as the engine does before serving it.
+
+It exits 0 when the configuration is valid and 1 when it is not, printing one
+diagnostic a line: file:line:col: code: message.`,
+		Example: `  parley validate
+  parley validate ./bots --format json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "scenarios"
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return o.run(s, dir)
+		},
+	}
+	cmd.Flags().StringVar(&o.format, "format", "text", `output format: "text" or "json"`)
+	return cmd
+}
+
+func (o *validateOptions) run(s streams, dir string) error {
+	if o.format != "text" && o.format != "json" {
+		return fmt.Errorf("unknown --format %q: use text or json", o.format)
+	}
+	cfg, err := dsl.LoadDir(dir, dsl.Options{})
+	var list diag.List
+	if err != nil && !errors.As(err, &list) {
+		list = diag.List{{File: dir, Code: diag.CodeIO, Message: err.Error()}}
+	}
+	if o.format == "json" {
+		r := validateReport{Dir: dir, Valid: err == nil, Scenarios: []string{}, Diagnostics: list.JSON()}
+		if cfg != nil {
+			r.Version, r.Files = cfg.Version, len(cfg.Files)
+			for _, sc := range cfg.Scenarios {
+				r.Scenarios = append(r.Scenarios, sc.Name)
+			}
+		}
+		b, _ := json.MarshalIndent(r, "", "  ")
+		fmt.Fprintln(s.out, string(b))
+	} else if err != nil {
+		for _, d := range list {
+			fmt.Fprintln(s.out, d)
+		}
+		fmt.Fprintf(s.err, "%s: %d %s\n", dir, len(list), plural(len(list), "problem", "problems"))
+	} else {
+		fmt.Fprintf(s.out, "%s: valid: %d %s in %d %s (version %s)\n", dir,
+			len(cfg.Scenarios), plural(len(cfg.Scenarios), "scenario", "scenarios"),
+			len(cfg.Files), plural(len(cfg.Files), "file", "files"), cfg.Version)
+	}
+	if cfg != nil {
+		cfg.Close()
+	}
+	if err != nil {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

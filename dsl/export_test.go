@@ -1,0 +1,4 @@
+package dsl
+
+// WriteScenarioForTest lets the external tests generate benchmark scenarios.
+var WriteScenarioForTest = writeScenario
