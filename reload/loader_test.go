@@ -1,0 +1,382 @@
+package reload_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/diag"
+	"github.com/parleyhq/parley/dsl"
+	_ "github.com/parleyhq/parley/plugins/all"
+	"github.com/parleyhq/parley/reload"
+)
+
+// writeScenario writes scenario i: two conversations, webhook actions with
+// mappings, conditions, templates, patterns and a transition (the shape of
+// the dsl package's load benchmark). rev is written into a comment so a
+// rewrite changes the content without changing the meaning.
+func writeScenario(dir string, i, rev int) error {
+	name := fmt.Sprintf("shop%04d", i)
+	src := fmt.Sprintf(`package scenarios
+
+// revision %[3]d
+scenarios: %[1]s: {
+	description: "Order desk number %[2]d"
+	attributes: {
+		order_id:   "string"
+		party_size: "int"
+		vip:        "bool"
+	}
+	actions: {
+		lookup: {
+			webhook: {
+				url: "https://orders.example.com/v1/orders/{{ secret.ORDER_TOKEN }}"
+				headers: Authorization: "Bearer {{ secret.ORDER_TOKEN }}"
+				timeout: "2s"
+			}
+			inputs: ["order_id", "customer"]
+			outputs: ["status", "eta", "items"]
+		}
+		full_name: {
+			webhook: url: "https://people.example.com/opendialog"
+			inputs: ["first_name", "last_name"]
+			outputs: ["full_name"]
+		}
+	}
+	conversations: {
+		welcome: {
+			behaviors: ["starting"]
+			scenes: main: {
+				behaviors: ["starting"]
+				turns: {
+					welcome: {
+						behaviors: ["starting"]
+						request: [{id: "intent.core.welcome"}]
+						response: [{
+							id: "welcome_response"
+							actions: [{use: "full_name"}]
+							message: {
+								text: "Hello {{ user.full_name ?? \"there\" }}! How can I help with order desk %[2]d?"
+								buttons: [{text: "Track an order", callback: "track"}, {text: "Book", callback: "book"}]
+							}
+						}]
+					}
+					track: {
+						valid_origins: ["welcome_response"]
+						request: [{
+							id: "track"
+							utterances: ["where is my order", "track my order", "order status"]
+							patterns: ["(?i)order (?P<order_id>[A-Z0-9-]{6,})"]
+							expected_attributes: order_id: "user.order_id"
+							conditions: ["user.order_id != \"\" || utterance.text != \"\""]
+							actions: [{
+								use: "lookup"
+								inputs: {order_id: "user.order_id", customer: "user.first_name + \" \" + (user.last_name ?? \"\")"}
+								outputs: {
+									"session.status": "output.status"
+									"user.eta":       "output.eta ?? \"unknown\""
+									"session.count":  "len(output.items ?? [])"
+								}
+							}]
+						}]
+						response: [
+							{id: "shipped", conditions: ["user.action_status", "session.status == \"shipped\""], message: text: "Order {{ user.order_id }} has shipped and arrives {{ user.eta }}.", behaviors: ["completing"]},
+							{id: "delayed", conditions: ["user.action_status && session.status == \"delayed\""], message: text: "Order {{ user.order_id }} is delayed; {{ session.count }} items are waiting."},
+							{id: "lookup_failed", message: text: "Sorry, I could not find order {{ user.order_id }}.", behaviors: ["completing"]},
+						]
+					}
+					no_match: {
+						behaviors: ["open"]
+						request: [{id: "intent.core.TurnNoMatch"}]
+						response: [{id: "no_match_response", message: text: "Sorry, I did not get that ({{ utterance.text }})."}]
+					}
+				}
+			}
+		}
+		booking: {
+			behaviors: ["open"]
+			conditions: ["!user.vip || user.party_size < 20"]
+			scenes: {
+				ask: {
+					behaviors: ["starting"]
+					turns: size: {
+						valid_origins: ["welcome_response"]
+						request: [{
+							id: "book"
+							patterns: ["(?i)table for (?P<party_size>\\d+)( at (?P<time>\\d{1,2}(:\\d\\d)?\\s*(am|pm)?))?"]
+							utterances: ["book a table"]
+							expected_attributes: {party_size: "user.party_size", time: "session.time"}
+							transition: scene: "confirm"
+						}]
+						response: [{id: "ask_time", conditions: ["session.time == nil"], message: text: "For {{ user.party_size }} people; what time?"}]
+					}
+				}
+				confirm: turns: done: {
+					request: [{id: "confirm", utterances: ["yes", "confirm"], confidence: 0.8}]
+					response: [{id: "confirmed", message: text: "Booked for {{ user.party_size }} at {{ session.time }}.", behaviors: ["completing"], transition: conversation: "welcome"}]
+				}
+			}
+		}
+	}
+}
+`, name, i, rev)
+	d := filepath.Join(dir, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(d, "main.cue"), []byte(src), 0o644)
+}
+
+func generate(tb testing.TB, n int) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for i := 0; i < n; i++ {
+		if err := writeScenario(dir, i, 0); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// engine stands in for engine.Engine: an atomic pointer to the live
+// configuration, swapped by the reload callback, the retired one closed.
+type engine struct {
+	dir string
+	cfg atomic.Pointer[dsl.Config]
+}
+
+func (e *engine) apply(ctx context.Context, c reload.Change) error {
+	next, err := dsl.LoadDir(e.dir, dsl.Options{})
+	if err != nil {
+		return err
+	}
+	if old := e.cfg.Swap(next); old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+func openEngine(tb testing.TB, dir string) (*engine, *reload.Watcher, <-chan reload.Event) {
+	tb.Helper()
+	e := &engine{dir: dir}
+	cfg, err := dsl.LoadDir(dir, dsl.Options{})
+	if err != nil {
+		tb.Fatalf("loading %s: %v", dir, err)
+	}
+	e.cfg.Store(cfg)
+	w, err := reload.New(dir, reload.Options{Version: cfg.Version, Include: dsl.IsScenarioFile, Apply: e.apply})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	events, cancel := w.Subscribe()
+	if err := w.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		cancel()
+		w.Close()
+		e.cfg.Load().Close()
+	})
+	return e, w, events
+}
+
+// next returns the next event that is not Unchanged, failing after 30 s.
+func next(tb testing.TB, events <-chan reload.Event) reload.Event {
+	tb.Helper()
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case ev := <-events:
+			if ev.Outcome != reload.Unchanged {
+				return ev
+			}
+		case <-timeout.C:
+			tb.Fatal("no reload within 30s")
+		}
+	}
+}
+
+func TestHashMatchesLoader(t *testing.T) {
+	t.Parallel()
+	dir := generate(t, 3)
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("not read"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := dsl.LoadDir(dir, dsl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	for name, include := range map[string]func(string) bool{"default": nil, "dsl.IsScenarioFile": dsl.IsScenarioFile} {
+		got, err := reload.Hash(dir, include)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != cfg.Version {
+			t.Errorf("%s: Hash = %s, dsl Config.Version = %s", name, got, cfg.Version)
+		}
+	}
+	for _, name := range []string{"a.cue", "a.yaml", "a.yml", "a_test.cue", "a_test.yml", ".a.cue", "a.json", "..data", "x.cue.swp"} {
+		if reload.IsConfigFile(name) != dsl.IsScenarioFile(name) {
+			t.Errorf("IsConfigFile(%q) = %v, dsl.IsScenarioFile = %v", name, reload.IsConfigFile(name), dsl.IsScenarioFile(name))
+		}
+	}
+}
+
+func TestRealLoaderRejectsInvalidEdit(t *testing.T) {
+	t.Parallel()
+	dir := generate(t, 2)
+	e, w, events := openEngine(t, dir)
+	good := e.cfg.Load()
+
+	file := filepath.Join(dir, "shop0001", "main.cue")
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(src), `description: "Order desk number 1"`, `description: "Order desk number 1"
+	colour: "blue"`, 1)
+	if err := os.WriteFile(file, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev := next(t, events)
+	var diags diag.List
+	if ev.Outcome != reload.Rejected || !errors.As(ev.Err, &diags) || len(diags) == 0 {
+		t.Fatalf("invalid edit: outcome %s, err %v", ev.Outcome, ev.Err)
+	}
+	if !strings.Contains(diags[0].File, "shop0001/main.cue") || diags[0].Line == 0 {
+		t.Errorf("diagnostic %v does not point at the edit", diags[0])
+	}
+	if e.cfg.Load() != good || w.Version() != good.Version {
+		t.Error("the old configuration no longer serves")
+	}
+
+	if err := writeScenario(dir, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	ev = next(t, events)
+	if ev.Outcome != reload.Applied || e.cfg.Load().Version != ev.Version || len(e.cfg.Load().Scenarios) != 2 {
+		t.Fatalf("fix: outcome %s err %v, live version %s event %s", ev.Outcome, ev.Err, e.cfg.Load().Version, ev.Version)
+	}
+}
+
+// benchWriteToLive measures the time from a file write to the new version
+// being live (the reload event received by a subscriber).
+func benchWriteToLive(b *testing.B, dir string, apply reload.ApplyFunc, edit func(rev int) error) {
+	w, err := reload.New(dir, reload.Options{Include: dsl.IsScenarioFile, Apply: apply})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events, cancel := w.Subscribe()
+	defer cancel()
+	if err := w.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var total, applying time.Duration
+	n := 0
+	for rev := 1; b.Loop(); rev++ {
+		start := time.Now()
+		if err := edit(rev); err != nil {
+			b.Fatal(err)
+		}
+		ev := next(b, events)
+		if ev.Outcome != reload.Applied {
+			b.Fatalf("revision %d: %s: %v", rev, ev.Outcome, ev.Err)
+		}
+		total += time.Since(start)
+		applying += ev.Duration
+		n++
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(n)/1000, "ms/write-to-live")
+	b.ReportMetric(float64(applying.Microseconds())/float64(n)/1000, "ms/scan+apply")
+}
+
+// BenchmarkWriteToLiveTrivial uses a loader that only reads the file: the
+// latency is the debounce plus the watcher's own work.
+func BenchmarkWriteToLiveTrivial(b *testing.B) {
+	dir := b.TempDir()
+	file := filepath.Join(dir, "a.cue")
+	if err := os.WriteFile(file, []byte("rev: 0"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var live atomic.Pointer[[]byte]
+	apply := func(ctx context.Context, c reload.Change) error {
+		data, err := os.ReadFile(file)
+		if err == nil {
+			live.Store(&data)
+		}
+		return err
+	}
+	benchWriteToLive(b, dir, apply, func(rev int) error {
+		return os.WriteFile(file, []byte(fmt.Sprintf("rev: %d", rev)), 0o644)
+	})
+}
+
+// BenchmarkWriteToLiveExamples reloads a copy of the example scenarios
+// (/work/main/scenarios, that is ../scenarios) with the real loader after
+// an edit of one file.
+func BenchmarkWriteToLiveExamples(b *testing.B) {
+	dir := b.TempDir()
+	var target string
+	err := os.CopyFS(dir, os.DirFS("../scenarios"))
+	if err == nil {
+		err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && target == "" && !d.IsDir() && strings.HasSuffix(p, ".cue") && dsl.IsScenarioFile(d.Name()) {
+				target = p
+			}
+			return err
+		})
+	}
+	if err != nil || target == "" {
+		b.Skipf("no example scenarios in ../scenarios (%v)", err)
+	}
+	original, err := os.ReadFile(target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &engine{dir: dir}
+	if err := e.apply(context.Background(), reload.Change{}); err != nil {
+		b.Fatalf("the example scenarios do not load: %v", err)
+	}
+	defer func() { e.cfg.Load().Close() }()
+	benchWriteToLive(b, dir, e.apply, func(rev int) error {
+		return os.WriteFile(target, fmt.Appendf(append([]byte(nil), original...), "\n// revision %d\n", rev), 0o644)
+	})
+}
+
+// BenchmarkWriteToLive1000 reloads 1,000 generated scenarios with the real
+// loader after an edit of one of them.
+func BenchmarkWriteToLive1000(b *testing.B) {
+	dir := generate(b, 1000)
+	e := &engine{dir: dir}
+	if err := e.apply(context.Background(), reload.Change{}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { e.cfg.Load().Close() }()
+	if n := len(e.cfg.Load().Scenarios); n != 1000 {
+		b.Fatalf("%d scenarios", n)
+	}
+	benchWriteToLive(b, dir, e.apply, func(rev int) error {
+		return writeScenario(dir, rev%1000, rev)
+	})
+}
+
+// BenchmarkHash1000 measures the watcher's own work per reload on 1,000
+// scenarios: walking the tree and hashing every file.
+func BenchmarkHash1000(b *testing.B) {
+	dir := generate(b, 1000)
+	for b.Loop() {
+		if _, err := reload.Hash(dir, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
