@@ -62,6 +62,11 @@ func newRootCmd(s streams) *cobra.Command {
 	root.SetErr(s.err)
 	root.AddCommand(
 		newVersionCmd(s),
+		newValidateCmd(s),
+		newSchemaCmd(s),
+		newInitCmd(s),
+		newMockCmd(s),
+		newChatCmd(s),
 		// Each verb adds its constructor here.
 	)
 	return root
