@@ -332,11 +332,7 @@ func (l *loader) exprError(n node, err error) {
 	var ee *expression.Error
 	if errors.As(err, &ee) {
 		p := n.innerPos(ee.Offset)
-		code := ee.Code
-		if strings.HasPrefix(ee.Message, "expected bool") {
-			code = diag.CodeExprType // a condition that is not boolean is a type error, not a syntax error
-		}
-		l.diags = append(l.diags, diag.Diagnostic{File: p.Filename, Line: p.Line, Col: p.Column, Code: code, Message: ee.Message})
+		l.diags = append(l.diags, diag.Diagnostic{File: p.Filename, Line: p.Line, Col: p.Column, Code: ee.Code, Message: ee.Message})
 		return
 	}
 	l.errorf(n.pos(), diag.CodeExprSyntax, "%v", err)

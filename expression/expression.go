@@ -116,7 +116,12 @@ func firstLine(s string) string {
 func convert(src string, err error) *Error {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		return &Error{Code: CodeSyntax, Message: firstLine(err.Error())}
+		// expr reports a result of the wrong kind (AsBool) without a location.
+		msg := firstLine(err.Error())
+		if strings.HasPrefix(msg, "expected bool") {
+			return &Error{Code: CodeType, Message: msg}
+		}
+		return &Error{Code: CodeSyntax, Message: msg}
 	}
 	msg := fe.Message
 	code := CodeType
