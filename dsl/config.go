@@ -11,6 +11,7 @@ package dsl
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/parleyhq/parley/expression"
 	"github.com/parleyhq/parley/plugins"
@@ -40,16 +41,38 @@ type Config struct {
 	Global map[string]any
 
 	scenarioByName map[string]*Scenario
+	// groups, when set by a Loader, are the shared compiled scenarios this
+	// configuration holds a reference to; Close releases them instead of
+	// closing every action.
+	groups []*compiledGroup
+	closed atomic.Bool
 }
 
 // Scenario returns the scenario named name.
 func (c *Config) Scenario(name string) *Scenario { return c.scenarioByName[name] }
 
 // Close releases resources held by the configuration's actions. Call it once
-// no turn uses the configuration any more.
+// no turn uses the configuration any more. Actions shared with other
+// configurations of the same Loader are closed with the last of them.
+// Calls after the first do nothing.
 func (c *Config) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	if c.groups != nil {
+		var errs []error
+		for _, g := range c.groups {
+			errs = append(errs, g.release())
+		}
+		return errors.Join(errs...)
+	}
+	return closeActions(c.Scenarios)
+}
+
+// closeActions closes the actions of scenarios that hold resources.
+func closeActions(scenarios []*Scenario) error {
 	var errs []error
-	for _, s := range c.Scenarios {
+	for _, s := range scenarios {
 		for _, a := range s.Actions {
 			if cl, ok := a.Impl.(plugins.Closer); ok {
 				errs = append(errs, cl.Close())

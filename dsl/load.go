@@ -79,6 +79,11 @@ func Load(fsys fs.FS, opts Options) (*Config, error) {
 	if err != nil {
 		return nil, diag.List{{File: opts.Display, Code: diag.CodeIO, Message: fmt.Sprintf("reading scenario files: %v", err)}}
 	}
+	return loadFiles(files, opts)
+}
+
+// loadFiles is Load after reading the files.
+func loadFiles(files []sourceFile, opts Options) (*Config, error) {
 	sources := make(map[string][]byte, len(files))
 	for _, f := range files {
 		sources[f.name] = f.data

@@ -53,7 +53,7 @@ func (e *Engine) Context(ctx context.Context, userID string) (Contexts, error) {
 	if err != nil {
 		return Contexts{}, fmt.Errorf("reading context of user %q: %w", userID, err)
 	}
-	cfg := e.cfg.Load()
+	cfg := e.cfg.Load().cfg
 	c := Contexts{
 		User:         deepCopyMap(st.User),
 		Session:      deepCopyMap(st.Session),
@@ -157,7 +157,7 @@ func (e *Engine) setAttribute(ctx context.Context, userID, path string, conv fun
 	if err != nil {
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, err)
 	}
-	cfg := e.cfg.Load()
+	cfg := e.cfg.Load().cfg
 	var scenarios []*dsl.Scenario
 	if sc := cfg.Scenario(st.Scenario); sc != nil && st.Conversation != "" {
 		scenarios = []*dsl.Scenario{sc}

@@ -6,8 +6,15 @@
 // # Versions and concurrency
 //
 // An Engine holds one compiled configuration (a *dsl.Config) at a time;
-// Swap replaces it atomically and each turn loads it once, so a turn runs
-// entirely on one version. Turns of one user never interleave: a per-user
+// Replace (or Swap) replaces it atomically and each turn loads it once, so a
+// turn runs entirely on one version. Each turn holds a reference to its
+// version, and a version retired by Replace is closed when its last turn
+// ends. WithWatch (for Open) and Watch reload a scenario directory whenever
+// it changes, with an incremental loader, rejecting a change that does not
+// load (its diagnostics are logged and published to Watcher.Subscribe and
+// Watcher.Last) while the last good version keeps serving. A user whose
+// turn or intent no longer exists after a reload continues from the start of
+// its conversation, or afresh. Turns of one user never interleave: a per-user
 // lock (striped over 256 mutexes) covers load, run and save of the user's
 // state, and the store carries a version so that replicas sharing a store
 // get store.ErrConflict instead of losing an update.

@@ -32,7 +32,10 @@ var ErrClosed = errors.New("engine is closed")
 
 // Engine runs conversations on a compiled configuration. It is safe for concurrent use.
 type Engine struct {
-	cfg            atomic.Pointer[dsl.Config]
+	cfg            atomic.Pointer[version] // the live configuration (see reload.go)
+	swapMu         sync.Mutex              // orders Swap, Replace, Watch and Close
+	watchers       []*Watcher              // started by WithWatch or Watch, closed by Close
+	watch          *WatchOptions           // set by WithWatch
 	env            *plugins.Environment
 	store          store.Store
 	ownStore       bool
@@ -145,7 +148,7 @@ func New(cfg *dsl.Config, opts ...Option) (*Engine, error) {
 		return nil, errors.New("creating engine: nil configuration")
 	}
 	e := newEngine(opts)
-	e.cfg.Store(cfg)
+	e.cfg.Store(e.newVersion(cfg))
 	return e, nil
 }
 
@@ -153,12 +156,18 @@ func New(cfg *dsl.Config, opts ...Option) (*Engine, error) {
 // A configuration that does not load is returned as a diag.List error.
 func Open(dir string, opts ...Option) (*Engine, error) {
 	e := newEngine(opts)
+	if e.watch != nil {
+		if err := e.openWatching(dir); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
 	cfg, err := dsl.LoadDir(dir, dsl.Options{Env: e.env})
 	if err != nil {
 		e.closeStore()
 		return nil, fmt.Errorf("loading scenarios from %s: %w", dir, err)
 	}
-	e.cfg.Store(cfg)
+	e.cfg.Store(e.newVersion(cfg))
 	return e, nil
 }
 
@@ -171,12 +180,12 @@ func OpenFS(fsys fs.FS, opts ...Option) (*Engine, error) {
 		e.closeStore()
 		return nil, fmt.Errorf("loading scenarios: %w", err)
 	}
-	e.cfg.Store(cfg)
+	e.cfg.Store(e.newVersion(cfg))
 	return e, nil
 }
 
 // Config returns the configuration the engine currently runs.
-func (e *Engine) Config() *dsl.Config { return e.cfg.Load() }
+func (e *Engine) Config() *dsl.Config { return e.cfg.Load().cfg }
 
 // Environment returns the plugins the engine uses.
 func (e *Engine) Environment() *plugins.Environment { return e.env }
@@ -184,12 +193,17 @@ func (e *Engine) Environment() *plugins.Environment { return e.env }
 // Swap makes cfg the configuration of every turn that starts from now on and
 // returns the previous one. Turns already running finish on the version they
 // started with; the caller closes old once they are done. A nil cfg is ignored
-// and returns nil.
+// and returns nil. Replace does the same and closes the previous
+// configuration itself when its last turn ends.
 func (e *Engine) Swap(cfg *dsl.Config) (old *dsl.Config) {
 	if cfg == nil {
 		return nil
 	}
-	return e.cfg.Swap(cfg)
+	e.swapMu.Lock()
+	defer e.swapMu.Unlock()
+	prev := e.cfg.Swap(e.newVersion(cfg))
+	prev.disown()
+	return prev.cfg
 }
 
 // Close releases the configuration and, if the engine created it, the store.
@@ -198,13 +212,22 @@ func (e *Engine) Close() error {
 	var err error
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
+		// Stop reloading first: a reload in progress finishes (or is dropped).
+		e.swapMu.Lock()
+		watchers := e.watchers
+		e.watchers = nil
+		e.swapMu.Unlock()
+		for _, w := range watchers {
+			err = errors.Join(err, w.close())
+		}
 		// Wait for running turns: each holds its user's lock.
 		for i := range e.locks {
 			e.locks[i].Lock()
 		}
-		if cfg := e.cfg.Load(); cfg != nil {
-			err = cfg.Close()
-		}
+		// No turn runs any more: releasing the live version closes it.
+		e.swapMu.Lock()
+		err = errors.Join(err, e.cfg.Load().release())
+		e.swapMu.Unlock()
 		err = errors.Join(err, e.closeStore())
 		for i := range e.locks {
 			e.locks[i].Unlock()
@@ -252,8 +275,10 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 	if e.closed.Load() {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, ErrClosed)
 	}
-	// One configuration for the whole turn.
-	cfg := e.cfg.Load()
+	// One configuration for the whole turn, kept open until the turn ends.
+	v := e.acquire()
+	defer v.release()
+	cfg := v.cfg
 	st, err := e.store.Load(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)

@@ -380,3 +380,30 @@ func BenchmarkHash1000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWriteToLive1000Incremental is BenchmarkWriteToLive1000 with the
+// incremental dsl.Loader (what engine.Watch uses): only the edited
+// scenario is compiled again. Target: under 1s.
+func BenchmarkWriteToLive1000Incremental(b *testing.B) {
+	dir := generate(b, 1000)
+	ld := dsl.NewDirLoader(dir, dsl.Options{})
+	defer ld.Close()
+	var live atomic.Pointer[dsl.Config]
+	apply := func(ctx context.Context, c reload.Change) error {
+		next, err := ld.Load()
+		if err != nil {
+			return err
+		}
+		if old := live.Swap(next); old != nil {
+			old.Close()
+		}
+		return nil
+	}
+	if err := apply(context.Background(), reload.Change{}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { live.Load().Close() }()
+	benchWriteToLive(b, dir, apply, func(rev int) error {
+		return writeScenario(dir, rev%1000, rev)
+	})
+}

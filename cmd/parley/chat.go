@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -18,6 +20,7 @@ import (
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/reload"
 )
 
 // chatEnvironment returns the plugins of `parley chat`; tests replace it to add Go actions.
@@ -29,6 +32,8 @@ type chatOptions struct {
 	user     string
 	platform string
 	trace    bool
+	watch    bool
+	poll     time.Duration
 }
 
 const chatHelp = `Commands:
@@ -55,6 +60,10 @@ when standard input is not a terminal, each line is one input and the replies
 are printed, so a conversation can be scripted. The exit status is 1 when a
 command of a script failed.
 
+The scenarios are reloaded when their files change (--watch=false turns this
+off): a one-line notice on standard error says which version is live, or why
+a change was rejected while the previous version keeps answering.
+
 ` + chatHelp,
 		Example: `  parley chat scenarios/greeter
   printf '/set first_name John\n/set last_name Smith\n/click ok\n/context\n' | parley chat scenarios/greeter`,
@@ -71,6 +80,8 @@ command of a script failed.
 	f.StringVar(&o.user, "user", "cli-user", "user id of the conversation")
 	f.StringVar(&o.platform, "platform", "cli", "platform reported in utterance.platform")
 	f.BoolVar(&o.trace, "trace", false, "print the trace of every turn")
+	f.BoolVar(&o.watch, "watch", true, "reload the scenarios when their files change")
+	f.DurationVar(&o.poll, "poll", 0, "with --watch, reread the files at this interval instead of using filesystem notifications (network filesystems)")
 	return cmd
 }
 
@@ -78,7 +89,22 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cfg, err := dsl.LoadDir(o.dir, dsl.Options{Env: chatEnvironment()})
+	if o.poll < 0 {
+		return fmt.Errorf("--poll must not be negative, got %s", o.poll)
+	}
+	var e *engine.Engine
+	var err error
+	if o.watch {
+		e, err = engine.Open(o.dir, engine.WithEnvironment(chatEnvironment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
+	} else {
+		var cfg *dsl.Config
+		if cfg, err = dsl.LoadDir(o.dir, dsl.Options{Env: chatEnvironment()}); err == nil {
+			if e, err = engine.New(cfg, engine.WithEnvironment(chatEnvironment())); err != nil {
+				cfg.Close()
+				return err
+			}
+		}
+	}
 	if err != nil {
 		var list diag.List
 		if errors.As(err, &list) {
@@ -90,19 +116,62 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 		}
 		return fmt.Errorf("loading %s: %w", o.dir, err)
 	}
-	e, err := engine.New(cfg, engine.WithEnvironment(chatEnvironment()))
-	if err != nil {
-		cfg.Close()
-		return err
-	}
-	defer e.Close()
-
 	c := &chatSession{ctx: ctx, e: e, user: o.user, platform: o.platform, trace: o.trace}
+	defer func() {
+		e.Close() // ends the reload notices
+		if c.noticesDone != nil {
+			<-c.noticesDone
+		}
+	}()
 	if f, ok := s.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return c.interactive(f, s)
 	}
-	c.out, c.errOut, c.echo = s.out, s.err, true
+	c.out, c.errOut, c.echo = s.out, &lockedWriter{w: s.err}, true
+	c.notices()
 	return c.script(s.in)
+}
+
+// notices prints a line on errOut for each reload until the engine is
+// closed, then closes c.noticesDone.
+func (c *chatSession) notices() {
+	w := c.e.Watcher()
+	if w == nil {
+		return
+	}
+	events, _ := w.Subscribe()
+	c.noticesDone = make(chan struct{})
+	go func() {
+		defer close(c.noticesDone)
+		for ev := range events {
+			switch ev.Outcome {
+			case reload.Applied:
+				n := len(ev.Added) + len(ev.Removed) + len(ev.Modified)
+				fmt.Fprintf(c.errOut, "reloaded %s: version %s is live (%d file(s) changed)\n", w.Dir(), ev.Version, n)
+			case reload.Rejected:
+				list := engine.Diagnostics(ev.Err)
+				if list == nil {
+					fmt.Fprintf(c.errOut, "reload of %s rejected, version %s keeps answering: %v\n", w.Dir(), ev.Previous, ev.Err)
+					continue
+				}
+				fmt.Fprintf(c.errOut, "reload of %s rejected, version %s keeps answering: %d problem(s)\n", w.Dir(), ev.Previous, len(list))
+				for _, d := range list {
+					fmt.Fprintf(c.errOut, "  %s\n", d)
+				}
+			}
+		}
+	}()
+}
+
+// lockedWriter serialises writes from the chat and from reload notices.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // chatSession is one conversation in the terminal.
@@ -117,6 +186,8 @@ type chatSession struct {
 	errOut   io.Writer
 	last     *engine.Trace
 	failed   bool
+	// noticesDone is closed when the reload notices end (nil without --watch).
+	noticesDone chan struct{}
 }
 
 // interactive runs the chat on a terminal in raw mode with line editing.
@@ -132,6 +203,7 @@ func (c *chatSession) interactive(f *os.File, s streams) error {
 		io.Writer
 	}{f, s.out}, "> ")
 	c.out, c.errOut = t, t
+	c.notices()
 	fmt.Fprintf(t, "Chatting as %s. Type /help for commands, Ctrl-D to leave.\r\n", c.user)
 	c.send(plugins.Utterance{Type: plugins.ChatOpen})
 	for {
