@@ -646,7 +646,7 @@ func (l *loader) disjunction(path []string, errs []cueerrors.Error) bool {
 			if _, ok := l.sources[ep.Filename()]; !ok {
 				continue
 			}
-			if t := l.treeAt(path); t != nil && t.kind == cue.StringKind && strconv.Quote(t.s) == a {
+			if t := l.treeAt(path); t != nil && t.literal() == a {
 				v, alt = a, b
 			}
 		}

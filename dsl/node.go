@@ -33,6 +33,20 @@ type tree struct {
 	sel    cue.Selector
 }
 
+// literal renders a scalar as CUE prints it in an error message, or "" for
+// lists and structs.
+func (t *tree) literal() string {
+	switch {
+	case t.kind == cue.StringKind:
+		return strconv.Quote(t.s)
+	case t.kind == cue.BoolKind:
+		return strconv.FormatBool(t.b)
+	case t.isNum:
+		return strconv.FormatFloat(t.f, 'f', -1, 64)
+	}
+	return ""
+}
+
 type treeField struct {
 	name string
 	t    *tree
