@@ -67,6 +67,7 @@ func newRootCmd(s streams) *cobra.Command {
 		newInitCmd(s),
 		newMockCmd(s),
 		newChatCmd(s),
+		newServeCmd(s),
 		// Each verb adds its constructor here.
 	)
 	return root

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/engine"
+)
+
+func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
+	l := newLRU[int](lruShards) // one entry per shard
+	create := func(v int) func() int { return func() int { return v } }
+	// Find two keys of the same shard.
+	a := "a"
+	b := ""
+	for i := 0; b == ""; i++ {
+		if k := fmt.Sprint("k", i); l.shard(k) == l.shard(a) {
+			b = k
+		}
+	}
+	l.with(a, create(1), func(int) {})
+	l.with(b, create(2), func(int) {})
+	if l.with(a, nil, func(int) {}) {
+		t.Fatal("a was not evicted by b in a full shard")
+	}
+	var got int
+	if !l.with(b, nil, func(v int) { got = v }) || got != 2 {
+		t.Fatalf("b: %d", got)
+	}
+	for i := 0; i < 10*lruShards; i++ {
+		l.with(fmt.Sprint("user", i), create(i), func(int) {})
+	}
+	if n := l.len(); n > lruShards {
+		t.Fatalf("%d entries, want at most %d", n, lruShards)
+	}
+}
+
+func TestLRUOrder(t *testing.T) {
+	l := newLRU[int](3 * lruShards)
+	s := l.shard("x")
+	var keys []string
+	for i := 0; len(keys) < 4; i++ {
+		if k := fmt.Sprint("k", i); l.shard(k) == s {
+			keys = append(keys, k)
+		}
+	}
+	for i, k := range keys[:3] {
+		l.with(k, func() int { return i }, func(int) {})
+	}
+	l.with(keys[0], nil, func(int) {}) // keys[0] is now the most recent
+	l.with(keys[3], func() int { return 3 }, func(int) {})
+	if !l.with(keys[0], nil, func(int) {}) || l.with(keys[1], nil, func(int) {}) {
+		t.Fatal("the least recently used entry was not the one evicted")
+	}
+}
+
+func TestLimitersAreBounded(t *testing.T) {
+	l := newLimiters(1, 1, lruShards)
+	now := time.Unix(1000, 0)
+	if ok, _ := l.allow("u", now); !ok {
+		t.Fatal("first turn refused")
+	}
+	ok, wait := l.allow("u", now)
+	if ok || wait != time.Second {
+		t.Fatalf("second turn: %v %v", ok, wait)
+	}
+	if ok, _ := l.allow("u", now.Add(time.Second)); !ok {
+		t.Fatal("turn after a second refused")
+	}
+	for i := 0; i < 1000; i++ {
+		l.allow(fmt.Sprint("user", i), now)
+	}
+	if n := l.users.len(); n > lruShards {
+		t.Fatalf("%d buckets kept", n)
+	}
+}
+
+func TestTraceRing(t *testing.T) {
+	ts := newTraceStore(3, 10)
+	if _, ok := ts.list("u"); ok {
+		t.Fatal("unknown user has traces")
+	}
+	for i := 0; i < 7; i++ {
+		ts.add("u", &engine.Trace{Utterance: engine.Utterance{Text: fmt.Sprint(i)}})
+		got, _ := ts.list("u")
+		want := max(0, i-2)
+		if len(got) != min(i+1, 3) || got[0].Utterance.Text != fmt.Sprint(want) || got[len(got)-1].Utterance.Text != fmt.Sprint(i) {
+			t.Fatalf("after %d: %v", i, got)
+		}
+	}
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " backslash \ slash /`, "<script>&amp;</script>", "tab\tnl\nCR\r\x00\x1f\x7f",
+		"héllo wörld ✓ 😀", "\u2028\u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80"} {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("hello <world> \"\\\n\u2028\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func TestAppendMessagesIsJSON(t *testing.T) {
+	msgs := []engine.Message{{Intent: "a", Text: "x \"y\""}, {Intent: "b", Text: "z", Buttons: []engine.Button{{Text: "OK", Callback: "ok", Value: "v<"}, {Text: "No"}}}}
+	b := appendMessages(nil, msgs, time.Date(2024, 12, 24, 9, 5, 0, 0, time.UTC))
+	var out []WebchatMessage
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if len(out) != 2 || out[0].Type != "text" || out[1].Type != "button" || out[1].Data.Buttons[0].Value != "v<" ||
+		out[1].Data.Time != "09:05 AM" || out[1].Data.Date != "Dec 24, 2024" || out[0].Data.Text != `x "y"` {
+		t.Fatalf("%s", b)
+	}
+	if string(appendMessages(nil, nil, time.Now())) != "[]\n" {
+		t.Fatal("no messages must be an empty array")
+	}
+}

@@ -1,0 +1,725 @@
+// Parley Preview: a chat with the bot, "Set Custom Attributes", the live
+// user context, each turn's trace and the scenario status. Plain browser
+// JavaScript, no build step, no third-party code. It talks to the server with
+// the HTTP API of `parley serve`:
+//
+//   POST /incoming/webchat          a turn (OpenDialog webchat JSON)
+//   GET  /api/users/{id}/context    the user's contexts
+//   POST /api/users/{id}/context    set a custom attribute {"key","text"} or {"key","value"}
+//   GET  /api/users/{id}/traces     the user's last turn traces
+//   GET  /api/scenarios             version, scenarios, last reload, diagnostics
+//
+// The admin key comes from the URL fragment (#key=...) or a prompt, is kept in
+// sessionStorage (this tab only) and is sent as "Authorization: Bearer KEY".
+// All data shown comes from the server and is inserted as text, never as HTML.
+(function () {
+  'use strict';
+
+  var KEY_STORAGE = 'parley.preview.adminKey';
+  var USER_STORAGE = 'parley.preview.userId';
+  var DEFAULT_USER = 'preview-user';
+  var POLL_MS = 5000;
+  var MAX_ERRORS = 20;
+  var RESTART_INTENT = 'intent.core.restart';
+
+  function $(id) { return document.getElementById(id); }
+
+  // el builds an element: el('div', {class: 'x', 'data-a': 'b'}, child, 'text', ...).
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (name) {
+        var v = attrs[name];
+        if (v === undefined || v === null || v === false) return;
+        if (name === 'class') node.className = v;
+        else if (name === 'text') node.textContent = v;
+        else if (name.slice(0, 2) === 'on' && typeof v === 'function') node.addEventListener(name.slice(2), v);
+        else node.setAttribute(name, v === true ? '' : String(v));
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) append(node, arguments[i]);
+    return node;
+  }
+
+  function append(node, child) {
+    if (child === undefined || child === null || child === false) return;
+    if (Array.isArray(child)) { child.forEach(function (c) { append(node, c); }); return; }
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+
+  // ---------------------------------------------------------------- storage
+
+  var memoryStore = {};
+  var store = {
+    get: function (k) {
+      try { return window.sessionStorage.getItem(k); } catch (e) { return k in memoryStore ? memoryStore[k] : null; }
+    },
+    set: function (k, v) {
+      try { window.sessionStorage.setItem(k, v); } catch (e) { memoryStore[k] = v; }
+    },
+    remove: function (k) {
+      try { window.sessionStorage.removeItem(k); } catch (e) { /* storage disabled */ }
+      delete memoryStore[k];
+    }
+  };
+
+  // -------------------------------------------------------------- admin key
+
+  var adminKey = null;
+  var keyDeclined = false;
+
+  function setKey(k) {
+    adminKey = k ? k : null;
+    if (adminKey) store.set(KEY_STORAGE, adminKey); else store.remove(KEY_STORAGE);
+    var b = $('admin-key');
+    b.textContent = adminKey ? 'Admin key: set' : 'Admin key: none';
+    b.classList.toggle('key-set', !!adminKey);
+  }
+
+  // readKeyFromFragment takes key=... from the URL fragment, stores it and
+  // removes it from the address bar so it does not linger in the history.
+  function readKeyFromFragment() {
+    var h = window.location.hash.replace(/^#/, '');
+    if (!h) return;
+    var rest = [];
+    var found = null;
+    h.split('&').forEach(function (part) {
+      if (part.slice(0, 4) === 'key=') {
+        try { found = decodeURIComponent(part.slice(4)); } catch (e) { found = part.slice(4); }
+      } else if (part) {
+        rest.push(part);
+      }
+    });
+    if (found === null) return;
+    setKey(found);
+    var url = window.location.pathname + window.location.search + (rest.length ? '#' + rest.join('&') : '');
+    try { window.history.replaceState(null, '', url); } catch (e) { /* keep the fragment */ }
+  }
+
+  function askKey(reason) {
+    var k = window.prompt((reason ? reason + '\n\n' : '') +
+      'Admin key (sent as Authorization: Bearer, kept in this tab only). Leave empty for none:', '');
+    if (k === null) return false;
+    keyDeclined = false;
+    setKey(k.trim());
+    return true;
+  }
+
+  // ------------------------------------------------------------------- HTTP
+
+  function APIError(message, status, code) {
+    this.name = 'APIError';
+    this.message = message;
+    this.status = status;
+    this.code = code;
+  }
+  APIError.prototype = Object.create(Error.prototype);
+  APIError.prototype.constructor = APIError;
+
+  // request sends a JSON request and returns the decoded JSON answer. Every
+  // failure (network, HTTP status, invalid JSON) is thrown as an APIError
+  // whose message says what was attempted and what went wrong, using the
+  // server's {"error":{"code","message"}} body when there is one. A 401 asks
+  // for the admin key once (when interactive) and retries.
+  function request(method, path, body, interactive) {
+    var usedKey = adminKey;
+    var headers = { 'Accept': 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (usedKey) headers['Authorization'] = 'Bearer ' + usedKey;
+    var what = method + ' ' + path;
+    return fetch(path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      credentials: 'same-origin'
+    }).catch(function (err) {
+      throw new APIError(what + ': could not reach the server (' + (err && err.message ? err.message : err) + ')', 0, 'network');
+    }).then(function (res) {
+      return res.text().catch(function (err) {
+        throw new APIError(what + ': reading the answer failed (' + (err && err.message ? err.message : err) + ')', res.status, 'network');
+      }).then(function (text) {
+        var data = null;
+        var parsed = false;
+        if (text) {
+          try { data = JSON.parse(text); parsed = true; } catch (e) { parsed = false; }
+        }
+        if (res.ok) {
+          if (text && !parsed) {
+            throw new APIError(what + ': the server answered ' + res.status + ' with something that is not JSON', res.status, 'invalid_response');
+          }
+          return data;
+        }
+        if (res.status === 401) {
+          if (adminKey !== usedKey) return request(method, path, body, interactive);
+          if (interactive && !keyDeclined) {
+            if (askKey('The server asks for an admin key (' + what + ' answered 401).')) {
+              return request(method, path, body, false);
+            }
+            keyDeclined = true;
+          }
+        }
+        var e = data && data.error;
+        var msg;
+        if (e && e.message) msg = (e.code ? e.code + ': ' : '') + e.message;
+        else if (text) msg = text.length > 300 ? text.slice(0, 300) + '…' : text;
+        else msg = res.statusText || 'no details';
+        throw new APIError(what + ' → ' + res.status + ' ' + msg, res.status, e && e.code);
+      });
+    });
+  }
+
+  function userPath(uid, rest) { return '/api/users/' + encodeURIComponent(uid) + rest; }
+
+  // ----------------------------------------------------------------- errors
+
+  function reportError(err) {
+    var msg = err && err.message ? err.message : String(err);
+    if (window.console) console.error('parley preview:', err);
+    var list = $('error-list');
+    var item = el('li', null,
+      el('time', { class: 'muted small' }, new Date().toLocaleTimeString()), ' ',
+      el('span', { class: 'error-text' }, msg), ' ',
+      el('button', {
+        type: 'button', class: 'btn btn-small btn-ghost', 'aria-label': 'Dismiss',
+        onclick: function () { item.remove(); if (!list.children.length) $('errors').hidden = true; }
+      }, '×'));
+    list.append(item);
+    while (list.children.length > MAX_ERRORS) list.firstElementChild.remove();
+    $('errors').hidden = false;
+  }
+
+  // -------------------------------------------------------------- formatting
+
+  function formatDuration(ns) {
+    if (typeof ns !== 'number' || !isFinite(ns)) return '–';
+    if (ns < 1e3) return ns + ' ns';
+    if (ns < 1e6) return (ns / 1e3).toFixed(0) + ' µs';
+    if (ns < 1e9) return (ns / 1e6).toFixed(ns < 1e7 ? 2 : 1) + ' ms';
+    return (ns / 1e9).toFixed(2) + ' s';
+  }
+
+  function formatTime(t) {
+    if (!t) return '';
+    var d = new Date(t);
+    if (isNaN(d.getTime()) || d.getFullYear() < 2) return '';
+    return d.toLocaleTimeString();
+  }
+
+  function shortVersion(v) { return v && v.length > 12 ? v.slice(0, 12) : (v || '–'); }
+
+  function pretty(v) {
+    if (typeof v === 'string') return v;
+    try { return JSON.stringify(v, null, 2); } catch (e) { return String(v); }
+  }
+
+  // valueNode renders a context or trace value with its type visible.
+  function valueNode(v) {
+    if (v === null || v === undefined) return el('span', { class: 'v v-null' }, v === null ? 'null' : 'unset');
+    switch (typeof v) {
+      case 'string': return el('span', { class: 'v v-str' }, JSON.stringify(v));
+      case 'number': return el('span', { class: 'v v-num' }, String(v));
+      case 'boolean': return el('span', { class: 'v v-bool' }, String(v));
+      default: return el('pre', { class: 'v v-json' }, pretty(v));
+    }
+  }
+
+  function same(a, b) {
+    try { return JSON.stringify(a) === JSON.stringify(b); } catch (e) { return false; }
+  }
+
+  // kvTable renders an object as a two-column table, highlighting keys whose
+  // value differs from prev (when prev is given).
+  function kvTable(obj, prev, emptyText) {
+    var keys = obj && typeof obj === 'object' ? Object.keys(obj).sort() : [];
+    if (!keys.length) return el('p', { class: 'muted small empty' }, emptyText || 'empty');
+    var tbody = el('tbody');
+    keys.forEach(function (k) {
+      var changed = prev && !same(prev[k], obj[k]);
+      tbody.append(el('tr', { 'data-key': k, class: changed ? 'changed' : null },
+        el('th', { scope: 'row' }, k), el('td', null, valueNode(obj[k]))));
+    });
+    return el('table', { class: 'kv-table' }, tbody);
+  }
+
+  function badge(text, kind) { return el('span', { class: 'badge badge-' + (kind || 'neutral') }, text); }
+
+  // --------------------------------------------------------------- contexts
+
+  var lastContexts = null;
+
+  function renderContexts(c, uid) {
+    var prev = lastContexts && lastContexts.uid === uid ? lastContexts.c : null;
+    [['user', 'context-user'], ['session', 'context-session'],
+      ['conversation', 'context-conversation'], ['global', 'context-global']].forEach(function (p) {
+      $(p[1]).replaceChildren(kvTable(c[p[0]], prev ? (prev[p[0]] || {}) : null, 'No attributes.'));
+    });
+    lastContexts = { uid: uid, c: c };
+    $('context-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+  }
+
+  function refreshContext() {
+    var uid = currentUser();
+    if (!uid) return Promise.resolve();
+    return request('GET', userPath(uid, '/context'), undefined, true).then(function (c) {
+      if (uid !== currentUser()) return;
+      if (!c || typeof c !== 'object') throw new APIError('GET ' + userPath(uid, '/context') + ': the answer is not a JSON object', 200, 'invalid_response');
+      renderContexts(c, uid);
+    }).catch(function (err) {
+      if (uid !== currentUser()) return;
+      if (err.status === 404) {
+        // A user the engine has never seen: nothing to show yet.
+        renderContexts({ user: {}, session: {}, conversation: {}, global: {} }, uid);
+        $('context-updated').textContent = 'new user: no state yet';
+        return;
+      }
+      $('context-updated').textContent = 'not updated: see Problems';
+      reportError(err);
+    });
+  }
+
+  // ----------------------------------------------------------------- traces
+
+  var traceOpen = {};
+
+  function traceKey(t, i) { return (t.time || '') + '|' + i; }
+
+  function positionText(p) {
+    if (!p || !p.conversation) return 'not in a conversation';
+    var parts = [p.scenario, p.conversation, p.scene, p.turn].filter(Boolean).join(' / ');
+    if (p.intent) parts += ' · ' + p.intent;
+    if (p.phase) parts += ' (' + p.phase + ')';
+    return parts;
+  }
+
+  function utteranceText(u) {
+    if (!u) return '?';
+    switch (u.type) {
+      case 'text': return 'text “' + (u.text || '') + '”';
+      case 'button_response': return 'button ' + (u.callback_id || '?') + (u.value ? ' = ' + u.value : '');
+      case 'trigger': return 'trigger ' + (u.callback_id || '');
+      default: return u.type || '?';
+    }
+  }
+
+  function outcomeKind(o) {
+    switch (o) {
+      case 'chosen': return 'ok';
+      case 'rejected': return 'bad';
+      case 'outranked': return 'warn';
+      default: return 'neutral';
+    }
+  }
+
+  function renderSelection(s) {
+    var who = s.speaker === 'app' ? 'App intent' : 'User intent';
+    var head = el('div', { class: 'sel-head' },
+      el('strong', null, who), ' ', el('span', { class: 'muted' }, 'from ' + (s.from || '?')), ' ',
+      s.chosen ? badge('→ ' + s.chosen, 'ok') : badge('none chosen', 'warn'));
+    var cands = s.candidates || [];
+    if (!cands.length) return el('div', { class: 'selection' }, head, el('p', { class: 'muted small' }, 'No candidates.'));
+    var tbody = el('tbody');
+    cands.forEach(function (c) {
+      var why = [];
+      if (c.reason) why.push(el('div', null, c.reason));
+      else if (c.outcome === 'not reached') why.push(el('div', { class: 'muted' }, 'an earlier intent was chosen first'));
+      else if (c.outcome === 'outranked') why.push(el('div', { class: 'muted' }, 'accepted, but ranked lower'));
+      if (c.condition) {
+        why.push(el('div', { class: 'cond' }, el('code', null, c.condition.source || ''),
+          c.condition.pos ? el('span', { class: 'muted small' }, ' at ' + c.condition.pos) : null,
+          c.condition.error ? el('div', { class: 'err-text' }, c.condition.error) : null));
+      }
+      if (c.attributes && Object.keys(c.attributes).length) why.push(el('div', { class: 'small' }, 'attributes: ', el('code', null, JSON.stringify(c.attributes))));
+      var interp = c.interpreter ? c.interpreter + (c.confidence ? ' (' + c.confidence.toFixed(2) + ')' : '') : (c.confidence ? c.confidence.toFixed(2) : '');
+      tbody.append(el('tr', { class: 'cand cand-' + (c.outcome || '').replace(/\s+/g, '-'), 'data-intent': c.intent },
+        el('td', null, el('code', null, c.intent || '?')),
+        el('td', { class: 'small' }, [c.conversation, c.scene, c.turn].filter(Boolean).join(' / ')),
+        el('td', { class: 'small' }, interp),
+        el('td', null, badge(c.outcome || '?', outcomeKind(c.outcome))),
+        el('td', { class: 'small' }, why)));
+    });
+    return el('div', { class: 'selection' }, head,
+      el('div', { class: 'table-wrap' }, el('table', { class: 'cands' },
+        el('thead', null, el('tr', null, el('th', null, 'Intent'), el('th', null, 'Turn'),
+          el('th', null, 'Interpreter'), el('th', null, 'Outcome'), el('th', null, 'Why'))), tbody)));
+  }
+
+  function callOutcomeKind(o) { return o === 'ok' ? 'ok' : (o === 'unsuccessful' || o === 'breaker_open' ? 'warn' : 'bad'); }
+
+  function renderCall(c) {
+    var status = c.status ? String(c.status) : 'no status';
+    var node = el('div', { class: 'trace-call', 'data-testid': 'trace-call', 'data-outcome': c.outcome || '' },
+      el('div', { class: 'call-head' },
+        el('code', { class: 'call-method' }, c.method || '?'), ' ',
+        el('code', { class: 'call-url' }, c.url || '?'), ' ',
+        badge(status, c.status >= 200 && c.status < 300 ? 'ok' : (c.status ? 'bad' : 'neutral')), ' ',
+        badge(c.outcome || '?', callOutcomeKind(c.outcome)), ' ',
+        el('span', { class: 'muted small' }, (c.attempts || 0) + ' attempt' + (c.attempts === 1 ? '' : 's') + ' · ' + formatDuration(c.duration_ns))));
+    if (c.error) node.append(el('p', { class: 'err-text' }, c.error));
+    if (c.headers && Object.keys(c.headers).length) {
+      node.append(el('details', null, el('summary', null, 'Request headers'), kvTable(c.headers)));
+    }
+    node.append(el('div', { class: 'call-bodies' },
+      el('div', null, el('div', { class: 'label' }, 'Request'), c.request !== undefined ? el('pre', { class: 'body' }, pretty(c.request)) : el('p', { class: 'muted small' }, 'no body')),
+      el('div', null, el('div', { class: 'label' }, 'Response'), c.response !== undefined ? el('pre', { class: 'body' }, pretty(c.response)) : el('p', { class: 'muted small' }, 'no body'))));
+    return node;
+  }
+
+  function renderAction(a) {
+    var state = a.skipped ? badge('skipped', 'warn') : (a.success ? badge('success', 'ok') : badge('failed', 'bad'));
+    var node = el('div', { class: 'trace-action', 'data-testid': 'trace-action', 'data-action': a.action || '' },
+      el('div', { class: 'action-head' },
+        el('strong', null, a.action || '?'), ' ', el('span', { class: 'muted small' }, (a.kind || '?') + ' action on ' + (a.intent || '?')), ' ',
+        state, ' ', el('span', { class: 'muted small' }, formatDuration(a.duration_ns))));
+    if (a.error) node.append(el('p', { class: 'err-text' }, a.error));
+    node.append(el('div', { class: 'io' },
+      el('div', null, el('div', { class: 'label' }, 'Inputs'), kvTable(a.inputs, null, 'none')),
+      el('div', null, el('div', { class: 'label' }, 'Outputs written'), kvTable(a.outputs, null, 'none'))));
+    (a.calls || []).forEach(function (c) { node.append(renderCall(c)); });
+    return node;
+  }
+
+  function renderTrace(t, i, n) {
+    var key = traceKey(t, i);
+    var open = key in traceOpen ? traceOpen[key] : i === n - 1;
+    var chosen = (t.selections || []).map(function (s) { return s.chosen; }).filter(Boolean);
+    var failed = (t.actions || []).some(function (a) { return !a.success || a.skipped; }) || (t.errors && t.errors.length);
+    var summary = el('summary', null,
+      el('span', { class: 'turn-no' }, '#' + (i + 1)), ' ',
+      el('span', { class: 'turn-utt' }, utteranceText(t.utterance)),
+      chosen.length ? el('span', { class: 'turn-chosen' }, ' → ' + chosen.join(', ')) : el('span', { class: 'turn-chosen' }, ' → no intent'),
+      (t.actions && t.actions.length) ? [' ', badge(t.actions.length + ' action' + (t.actions.length === 1 ? '' : 's'), failed ? 'bad' : 'ok')] : null,
+      el('span', { class: 'turn-time muted small' }, formatTime(t.time) + ' · ' + formatDuration(t.duration_ns)));
+    var body = el('div', { class: 'trace-body' },
+      el('dl', { class: 'trace-meta' },
+        el('dt', null, 'From'), el('dd', null, positionText(t.start)),
+        el('dt', null, 'To'), el('dd', null, positionText(t.end)),
+        el('dt', null, 'Version'), el('dd', { title: t.config_version || '' }, el('code', null, shortVersion(t.config_version)))));
+    body.append(el('h3', null, 'Intents considered'));
+    if (t.selections && t.selections.length) t.selections.forEach(function (s) { body.append(renderSelection(s)); });
+    else body.append(el('p', { class: 'muted small' }, 'No selection.'));
+    body.append(el('h3', null, 'Actions'));
+    if (t.actions && t.actions.length) t.actions.forEach(function (a) { body.append(renderAction(a)); });
+    else body.append(el('p', { class: 'muted small' }, 'No action ran.'));
+    if (t.events && t.events.length) {
+      body.append(el('h3', null, 'Events'), el('ul', { class: 'events' }, t.events.map(function (e) { return el('li', null, e); })));
+    }
+    if (t.errors && t.errors.length) {
+      body.append(el('h3', null, 'Errors'), el('ul', { class: 'events err-text' }, t.errors.map(function (e) { return el('li', null, e); })));
+    }
+    var d = el('details', { class: 'trace' + (failed ? ' trace-failed' : ''), 'data-testid': 'trace' }, summary, body);
+    d.open = open;
+    d.addEventListener('toggle', function () { traceOpen[key] = d.open; });
+    return d;
+  }
+
+  function renderTraces(traces) {
+    var box = $('traces');
+    if (!traces.length) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'No turns yet for this user.'));
+      $('traces-count').textContent = '';
+      return;
+    }
+    var nodes = [];
+    for (var i = traces.length - 1; i >= 0; i--) nodes.push(renderTrace(traces[i], i, traces.length));
+    box.replaceChildren.apply(box, nodes);
+    $('traces-count').textContent = traces.length + ' turn' + (traces.length === 1 ? '' : 's') + ', newest first';
+  }
+
+  function refreshTraces() {
+    var uid = currentUser();
+    if (!uid) return Promise.resolve();
+    return request('GET', userPath(uid, '/traces'), undefined, true).then(function (data) {
+      if (uid !== currentUser()) return;
+      var traces = data && Array.isArray(data.traces) ? data.traces : (Array.isArray(data) ? data : null);
+      if (!traces) throw new APIError('GET ' + userPath(uid, '/traces') + ': the answer has no "traces" list', 200, 'invalid_response');
+      renderTraces(traces);
+    }).catch(function (err) {
+      if (uid !== currentUser()) return;
+      if (err.status === 404) { renderTraces([]); return; }
+      $('traces-count').textContent = 'not updated: see Problems';
+      reportError(err);
+    });
+  }
+
+  // -------------------------------------------------------------- scenarios
+
+  var scenarioErrorShown = null;
+
+  function renderScenarios(s) {
+    var box = $('scenario-status');
+    var parts = [el('span', { class: 'status-item', title: s.version || '' }, 'Version ', el('code', { 'data-testid': 'scenario-version' }, shortVersion(s.version)))];
+    var list = Array.isArray(s.scenarios) ? s.scenarios : [];
+    if (list.length) {
+      parts.push(el('span', { class: 'status-item' }, list.map(function (sc) {
+        return el('span', { class: 'scenario-name' + (sc.active ? ' active' : ' inactive'), title: (sc.description || '') + (sc.active ? '' : ' (inactive)') }, sc.name);
+      })));
+    } else {
+      parts.push(el('span', { class: 'status-item muted' }, 'no scenarios'));
+    }
+    var r = s.reload;
+    if (r) {
+      var kind = r.outcome === 'rejected' ? 'bad' : (r.outcome === 'applied' ? 'ok' : 'neutral');
+      parts.push(el('span', { class: 'status-item', 'data-testid': 'reload-status', title: r.error || '' },
+        'Last reload ', badge(r.outcome || '?', kind), ' ', el('span', { class: 'muted small' }, formatTime(r.time))));
+    } else {
+      parts.push(el('span', { class: 'status-item muted small' }, 'no reload yet'));
+    }
+    box.replaceChildren.apply(box, parts);
+
+    var diags = Array.isArray(s.diagnostics) ? s.diagnostics : [];
+    var dbox = $('diagnostics');
+    if (r && r.outcome === 'rejected' || diags.length) {
+      var items = diags.map(function (d) {
+        var where = d.file ? d.file + (d.line ? ':' + d.line + (d.col ? ':' + d.col : '') : '') : '';
+        return el('li', null, where ? el('code', null, where) : null, where ? ' ' : null,
+          d.code ? el('span', { class: 'badge badge-bad' }, d.code) : null, ' ', d.message || '');
+      });
+      if (!items.length && r && r.error) items.push(el('li', null, r.error));
+      dbox.replaceChildren(el('strong', null, 'The last reload was rejected; the previous version keeps serving.'), el('ul', null, items));
+      dbox.hidden = false;
+    } else {
+      dbox.replaceChildren();
+      dbox.hidden = true;
+    }
+  }
+
+  function refreshScenarios(interactive) {
+    return request('GET', '/api/scenarios', undefined, interactive).then(function (s) {
+      if (!s || typeof s !== 'object') throw new APIError('GET /api/scenarios: the answer is not a JSON object', 200, 'invalid_response');
+      scenarioErrorShown = null;
+      renderScenarios(s);
+    }).catch(function (err) {
+      var box = $('scenario-status');
+      box.replaceChildren(el('span', { class: 'status-item err-text' }, 'Scenario status unavailable: ' + err.message));
+      // Polling repeats the same failure: log it once until it changes.
+      if (scenarioErrorShown !== err.message) {
+        scenarioErrorShown = err.message;
+        reportError(err);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------- chat
+
+  var queue = Promise.resolve();
+  var busy = 0;
+
+  function currentUser() { return $('user-id').value.trim(); }
+
+  function setBusy(delta) {
+    busy += delta;
+    $('chat-busy').hidden = busy <= 0;
+  }
+
+  function chatLog() { return $('chat-log'); }
+
+  function scrollChat() { var log = chatLog(); log.scrollTop = log.scrollHeight; }
+
+  function clearEmpty() {
+    var e = chatLog().querySelector('.chat-empty');
+    if (e) e.remove();
+  }
+
+  function appendSystem(text, kind) {
+    clearEmpty();
+    chatLog().append(el('div', { class: 'msg-system' + (kind ? ' msg-system-' + kind : ''), 'data-testid': 'system-message' }, text));
+    scrollChat();
+  }
+
+  function appendUser(text, isButton) {
+    clearEmpty();
+    chatLog().append(el('div', { class: 'msg msg-user', 'data-testid': 'user-message' },
+      el('div', { class: 'who visually-hidden' }, 'You said:'),
+      el('div', { class: 'bubble' + (isButton ? ' bubble-choice' : '') }, text)));
+    scrollChat();
+  }
+
+  function appendBot(m) {
+    clearEmpty();
+    var d = (m && m.data) || {};
+    var bubble = el('div', { class: 'bubble' });
+    if (d.text) bubble.append(el('p', { class: 'msg-text' }, d.text));
+    var buttons = Array.isArray(d.buttons) ? d.buttons : [];
+    if (buttons.length) {
+      var bar = el('div', { class: 'buttons', role: 'group', 'aria-label': 'Replies' });
+      buttons.forEach(function (b) {
+        var btn = el('button', {
+          type: 'button', class: 'btn bot-button', 'data-testid': 'bot-button',
+          'data-callback-id': b.callback_id || '', 'data-value': b.value || ''
+        }, b.text || b.callback_id || '(button)');
+        btn.addEventListener('click', function () {
+          Array.prototype.forEach.call(bar.querySelectorAll('button'), function (x) { x.disabled = true; });
+          btn.classList.add('chosen');
+          sendTurn({ type: 'button_response', callback_id: b.callback_id || '', data: { text: b.text || '', value: b.value || '' } },
+            b.text || b.callback_id, true).then(function (ok) {
+            if (!ok) {
+              btn.classList.remove('chosen');
+              Array.prototype.forEach.call(bar.querySelectorAll('button'), function (x) { x.disabled = false; });
+            }
+          });
+        });
+        bar.append(btn);
+      });
+      bubble.append(bar);
+    }
+    if (!d.text && !buttons.length) {
+      bubble.append(el('pre', { class: 'body' }, (m && m.type ? m.type + ': ' : '') + pretty(d)));
+    }
+    var meta = [m && m.intent, d.time].filter(Boolean).join(' · ');
+    chatLog().append(el('div', { class: 'msg msg-bot', 'data-testid': 'bot-message', 'data-intent': (m && m.intent) || '' },
+      el('div', { class: 'who visually-hidden' }, 'Bot said:'),
+      bubble,
+      meta ? el('div', { class: 'msg-meta' }, meta) : null));
+    scrollChat();
+  }
+
+  // sendTurn posts one utterance to the webchat endpoint, shows the answer,
+  // then refreshes the context and the traces. Turns are sent one at a time,
+  // in order. It resolves to whether the turn succeeded.
+  function sendTurn(content, echo, isButton) {
+    var uid = currentUser();
+    if (!uid) {
+      reportError(new Error('Enter a user id before chatting.'));
+      $('user-id').focus();
+      return Promise.resolve(false);
+    }
+    if (echo) appendUser(echo, isButton);
+    var run = function () {
+      setBusy(1);
+      var c = { type: content.type, author: uid, data: content.data || {} };
+      if (content.callback_id !== undefined) c.callback_id = content.callback_id;
+      var body = { notification: 'message', user_id: uid, author: uid, content: c };
+      return request('POST', '/incoming/webchat', body, true).then(function (msgs) {
+        if (msgs && !Array.isArray(msgs) && Array.isArray(msgs.messages)) msgs = msgs.messages;
+        if (!Array.isArray(msgs)) throw new APIError('POST /incoming/webchat: the answer is not a list of messages', 200, 'invalid_response');
+        if (uid === currentUser()) {
+          msgs.forEach(appendBot);
+          if (!msgs.length) appendSystem('The bot did not answer this turn.');
+        }
+        return true;
+      }).catch(function (err) {
+        appendSystem('Not sent: ' + err.message, 'error');
+        reportError(err);
+        return false;
+      }).then(function (ok) {
+        setBusy(-1);
+        return Promise.all([refreshContext(), refreshTraces()]).then(function () { return ok; });
+      });
+    };
+    var p = queue.then(run, run);
+    queue = p.catch(function () { return false; });
+    return p;
+  }
+
+  function openChat() {
+    appendSystem('Chat opened as ' + currentUser() + ' · ' + new Date().toLocaleTimeString());
+    sendTurn({ type: 'chat_open', data: {} });
+  }
+
+  function restartChat() {
+    appendSystem('Restart requested (' + RESTART_INTENT + ')');
+    sendTurn({ type: 'button_response', callback_id: RESTART_INTENT, data: {} });
+  }
+
+  // ------------------------------------------------------------- attributes
+
+  function setAttrResult(kind, text) {
+    var p = $('attr-result');
+    p.className = 'attr-result attr-' + kind;
+    p.textContent = text;
+  }
+
+  function onSetAttribute(ev) {
+    ev.preventDefault();
+    var uid = currentUser();
+    var key = $('attr-key').value.trim();
+    var raw = $('attr-value').value;
+    if (!uid) { setAttrResult('error', 'Enter a user id first.'); $('user-id').focus(); return; }
+    if (!key) { setAttrResult('error', 'Enter the attribute to set, such as first_name or session.size.'); $('attr-key').focus(); return; }
+    // By default the value is sent as typed text, which the server converts
+    // to the attribute's declared type ("42" for an int); with "JSON value"
+    // it is parsed here and sent as a JSON value.
+    var body = { key: key, text: raw };
+    var shown = raw;
+    if ($('attr-json').checked) {
+      try { body = { key: key, value: JSON.parse(raw) }; } catch (e) {
+        setAttrResult('error', 'The value is not valid JSON: ' + e.message);
+        $('attr-value').focus();
+        return;
+      }
+      shown = JSON.stringify(body.value);
+    }
+    var btn = $('attr-set');
+    btn.disabled = true;
+    setAttrResult('pending', 'Setting ' + key + '…');
+    request('POST', userPath(uid, '/context'), body, true).then(function (c) {
+      setAttrResult('ok', 'Set ' + key + ' = ' + shown + ' for ' + uid + '.');
+      $('attr-key').value = '';
+      $('attr-value').value = '';
+      $('attr-key').focus();
+      if (uid !== currentUser()) return undefined;
+      if (c && typeof c === 'object' && c.user) { renderContexts(c, uid); return undefined; }
+      return refreshContext();
+    }).catch(function (err) {
+      setAttrResult('error', err.message);
+    }).then(function () {
+      btn.disabled = false;
+    });
+  }
+
+  // ------------------------------------------------------------------ setup
+
+  function refreshAll(interactive) {
+    return Promise.all([refreshScenarios(interactive), refreshContext(), refreshTraces()]);
+  }
+
+  function onUserChange() {
+    var uid = currentUser();
+    if (uid) store.set(USER_STORAGE, uid);
+    lastContexts = null;
+    traceOpen = {};
+    chatLog().replaceChildren(el('p', { class: 'chat-empty muted' }, 'Press Open chat to start a conversation as ' + (uid || 'this user') + '.'));
+    refreshContext();
+    refreshTraces();
+  }
+
+  function init() {
+    // A strip for reload diagnostics, under the header.
+    var diag = el('div', { id: 'diagnostics', class: 'diagnostics', role: 'status', 'data-testid': 'diagnostics', hidden: true });
+    document.querySelector('.topbar').after(diag);
+
+    setKey(store.get(KEY_STORAGE));
+    readKeyFromFragment();
+    var savedUser = store.get(USER_STORAGE);
+    $('user-id').value = savedUser || $('user-id').value || DEFAULT_USER;
+
+    $('admin-key').addEventListener('click', function () { if (askKey()) refreshAll(true); });
+    $('refresh-all').addEventListener('click', function () { refreshAll(true); });
+    $('errors-clear').addEventListener('click', function () { $('error-list').replaceChildren(); $('errors').hidden = true; });
+    $('open-chat').addEventListener('click', openChat);
+    $('restart-chat').addEventListener('click', restartChat);
+    $('clear-chat').addEventListener('click', function () {
+      chatLog().replaceChildren(el('p', { class: 'chat-empty muted' }, 'Transcript cleared. The user\'s state on the server is unchanged.'));
+    });
+    $('user-id').addEventListener('change', onUserChange);
+    $('chat-form').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var input = $('chat-input');
+      var text = input.value.trim();
+      if (!text) return;
+      input.value = '';
+      sendTurn({ type: 'text', data: { text: text } }, text);
+    });
+    $('attr-form').addEventListener('submit', onSetAttribute);
+
+    // Scenario status first (it may ask for the key), then the user panels.
+    refreshScenarios(true).then(function () { return Promise.all([refreshContext(), refreshTraces()]); });
+    window.setInterval(function () {
+      if (document.visibilityState === 'visible') refreshScenarios(false);
+    }, POLL_MS);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();

@@ -1,0 +1,420 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/mock"
+	_ "github.com/parleyhq/parley/plugins/all"
+	"github.com/parleyhq/parley/server"
+)
+
+// Environment variables of the browser test.
+const (
+	// envArtifacts names the folder where the browser test writes its
+	// screenshot, preview-walkthrough.png (preview-walkthrough-failed.png when
+	// it fails). Without it the folder is $TMPDIR/parley-artifacts.
+	envArtifacts = "PARLEY_ARTIFACTS"
+	// envChromium names the Chromium (or Chrome) binary; without it the test
+	// looks for chromium on PATH, then /usr/bin/chromium.
+	envChromium = "PARLEY_CHROMIUM"
+)
+
+const browserAdminKey = "preview-admin-key-0123456789"
+
+// findChromium returns the path of a Chromium binary, or "".
+func findChromium() string {
+	if p := os.Getenv(envChromium); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	return ""
+}
+
+// artifactsDir returns (and creates) the folder for screenshots.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv(envArtifacts)
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "parley-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("creating the artifacts folder %s: %v", dir, err)
+	}
+	return dir
+}
+
+// browserPage is a preview page open in a headless Chromium, for one test.
+type browserPage struct {
+	t       *testing.T
+	ctx     context.Context // the tab
+	base    string          // the server's URL
+	mock    *mock.Server
+	mockURL string
+	shot    string // the name of the screenshot taken when a step fails
+
+	mu       sync.Mutex
+	problems []string // console errors and uncaught exceptions
+	dialogs  []string // messages of the dialogs answered
+}
+
+// newBrowserPage starts the mock webhook, the greeter scenario behind a
+// server with an admin key, and a fresh headless Chromium; it skips the test
+// when Chromium is missing and CI is not set. The page is not opened yet.
+// Everything stops when the test ends.
+func newBrowserPage(t *testing.T, shot string) *browserPage {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium is not installed and CI is set: install it (apt-get install chromium) or set %s", envChromium)
+		}
+		t.Skipf("chromium is not installed (apt-get install chromium, or set %s); skipping the browser test", envChromium)
+	}
+
+	// The mock webhook, in-process.
+	mcfg, err := mock.LoadPath("../mocks/greeter.cue")
+	if err != nil {
+		t.Fatalf("loading the mock: %v", err)
+	}
+	m := mock.New(mcfg, mock.Options{})
+	mockSrv := httptest.NewServer(m)
+	t.Cleanup(func() { m.Close(); mockSrv.Close() })
+
+	// The greeter scenario in development mode, so the webhook may call loopback.
+	t.Setenv("GREETER_WEBHOOK_URL", mockSrv.URL+"/full_name")
+	t.Setenv("PARLEY_DEV", "1")
+	eng, err := engine.Open("../scenarios/greeter")
+	if err != nil {
+		t.Fatalf("opening the greeter scenario: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+
+	srv, err := server.New(eng, server.Options{AdminKeys: []string{browserAdminKey}})
+	if err != nil {
+		t.Fatalf("creating the server: %v", err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	// A fresh headless Chromium, with nothing that reaches the network.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 1000),
+	)
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	p := &browserPage{t: t, ctx: bctx, base: hs.URL, mock: m, mockURL: mockSrv.URL, shot: shot}
+
+	// Record the page's console: console.error calls (the page reports every
+	// failure there too) and uncaught exceptions fail the test. Answer the
+	// admin key prompt with the key.
+	messages := chromedp.Console(bctx)
+	dialogs := chromedp.Events(bctx, page.JavascriptDialogOpening)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for msg, err := range messages {
+			if err != nil {
+				return
+			}
+			t.Logf("browser console: %s", msg)
+			if msg.IsException() || (msg.Type == chromedp.ConsoleError && msg.Source == "") {
+				p.mu.Lock()
+				p.problems = append(p.problems, msg.String())
+				p.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.dialogs = append(p.dialogs, ev.Message)
+			p.mu.Unlock()
+			answer := page.HandleJavaScriptDialogParams{Accept: true}
+			if ev.Type == page.DialogTypePrompt {
+				answer.PromptText = browserAdminKey
+			}
+			if _, err := chromedp.Call(bctx, page.HandleJavaScriptDialog, answer); err != nil {
+				t.Logf("answering the dialog %q: %v", ev.Message, err)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the browser event readers did not stop")
+		}
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if timedOut {
+			t.Error("the browser test ran out of time")
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.problems) > 0 {
+			t.Errorf("the page logged errors:\n%s", strings.Join(p.problems, "\n"))
+		}
+	})
+	return p
+}
+
+// screenshot saves a full-page PNG in the artifacts folder and returns its path ("" on failure).
+func (p *browserPage) screenshot(name string) string {
+	buf, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Logf("taking the screenshot %s: %v", name, err)
+		return ""
+	}
+	path := filepath.Join(artifactsDir(p.t), name)
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		p.t.Logf("writing the screenshot: %v", err)
+		return ""
+	}
+	return path
+}
+
+// step runs actions; on failure it keeps a screenshot and stops the test.
+func (p *browserPage) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		shot := p.screenshot(p.shot)
+		errText, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.getElementById('error-list') ? document.getElementById('error-list').innerText : ''`))
+		p.t.Fatalf("%s: %v\npage problems: %q\nscreenshot: %s", what, err, errText, shot)
+	}
+}
+
+// waitFor polls a JavaScript predicate for a bounded time.
+func (p *browserPage) waitFor(what, predicate string) {
+	p.t.Helper()
+	p.step("waiting for "+what, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+}
+
+// text returns the rendered text of the element with the CSS selector sel.
+func (p *browserPage) text(sel string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		p.t.Fatalf("reading the text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// noProblemsShown checks that the page's Problems panel is hidden.
+func (p *browserPage) noProblemsShown() {
+	p.t.Helper()
+	hidden, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.getElementById('errors').hidden`))
+	if err != nil {
+		p.t.Fatalf("reading the error panel: %v", err)
+	}
+	if !hidden {
+		p.t.Errorf("the page shows problems:\n%s", p.text("#errors"))
+	}
+}
+
+// open loads /preview with the fragment and waits for the scenario status.
+func (p *browserPage) open(fragment string) {
+	p.t.Helper()
+	p.step("opening the preview page",
+		chromedp.Navigate(p.base+"/preview"+fragment),
+		chromedp.WaitVisible(chromedp.ID("attr-key")),
+	)
+	p.waitFor("the scenario status", `(() => { const v = document.querySelector('[data-testid="scenario-version"]');
+		return v !== null && v.textContent.length > 0 && document.getElementById('scenario-status').textContent.includes('greeter'); })()`)
+}
+
+// setAttribute sets an attribute with the "Set Custom Attributes" panel and
+// waits until the user context shows it.
+func (p *browserPage) setAttribute(key, value string) {
+	p.t.Helper()
+	p.step("setting "+key,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('attr-key').value = ''; document.getElementById('attr-value').value = ''`),
+		chromedp.SendKeys(chromedp.ID("attr-key"), key),
+		chromedp.SendKeys(chromedp.ID("attr-value"), value),
+		chromedp.Click(chromedp.ID("attr-set")),
+	)
+	p.waitFor("the attribute "+key+" to be set",
+		`(() => { const r = document.getElementById('attr-result');
+			return r.classList.contains('attr-ok') && r.textContent.includes('`+key+`'); })()`)
+	p.waitFor(key+" in the user context",
+		`(() => { const row = document.querySelector('#context-user tr[data-key="`+key+`"]');
+			return row !== null && row.textContent.includes('`+value+`'); })()`)
+}
+
+// TestPreviewBrowserWalkthrough drives /preview in a real headless Chromium
+// through the OpenDialog webhook walkthrough: with the mock full_name webhook
+// and the greeter scenario, it sets first_name John and last_name Smith in
+// the "Set Custom Attributes" panel, opens the chat, presses OK, and waits
+// until the "Context – User" panel shows "John Smith" and the trace panel
+// shows the full_name webhook call. The server requires an admin key, which
+// the page reads from the URL fragment. The screenshot of the final page is
+// kept as $PARLEY_ARTIFACTS/preview-walkthrough.png.
+//
+// Without Chromium the test is skipped, unless CI is set: then it fails.
+func TestPreviewBrowserWalkthrough(t *testing.T) {
+	p := newBrowserPage(t, "preview-walkthrough-failed.png")
+	p.open("#key=" + browserAdminKey)
+	loc, err := chromedp.Run(p.ctx, chromedp.Location())
+	if err != nil {
+		t.Fatalf("reading the location: %v", err)
+	}
+	if strings.Contains(loc, browserAdminKey) {
+		t.Errorf("the admin key stays in the address bar: %s", loc)
+	}
+
+	// A value of the wrong type is refused with the server's JSON error, shown
+	// next to the form, and changes nothing.
+	p.step("setting first_name to a number",
+		chromedp.Click(chromedp.ID("attr-json")),
+		chromedp.SendKeys(chromedp.ID("attr-key"), "first_name"),
+		chromedp.SendKeys(chromedp.ID("attr-value"), "42"),
+		chromedp.Click(chromedp.ID("attr-set")),
+	)
+	p.waitFor("the type error", `(() => { const r = document.getElementById('attr-result');
+		return r.classList.contains('attr-error') && r.textContent.includes('422'); })()`)
+	if refused := p.text("#attr-result"); !strings.Contains(refused, "unprocessable") || !strings.Contains(refused, "first_name") {
+		t.Errorf("the refusal does not show the server's error: %q", refused)
+	}
+	p.step("unchecking JSON value", chromedp.Click(chromedp.ID("attr-json")))
+
+	p.setAttribute("first_name", "John")
+	p.setAttribute("last_name", "Smith")
+
+	p.step("opening the chat",
+		chromedp.Click(chromedp.ID("open-chat")),
+		chromedp.WaitVisible(chromedp.CSS(`.bot-button[data-callback-id="ok"]`)),
+	)
+	p.step("pressing OK", chromedp.Click(chromedp.CSS(`.bot-button[data-callback-id="ok"]`)))
+	p.waitFor(`"John Smith" in the Context – User panel`,
+		`document.getElementById('context-user').innerText.includes('John Smith')`)
+	p.waitFor("the full_name call in the trace panel",
+		`document.querySelector('#traces [data-testid="trace-action"][data-action="full_name"] [data-testid="trace-call"]') !== null`)
+
+	// The URL of the call comes from a secret, so the trace shows it redacted.
+	action := p.text(`#traces [data-testid="trace-action"][data-action="full_name"]`)
+	for _, want := range []string{"full_name", "webhook", "success", "POST", "200", "ok", `"John"`, `"Smith"`, "John Smith"} {
+		if !strings.Contains(action, want) {
+			t.Errorf("the trace of full_name lacks %q:\n%s", want, action)
+		}
+	}
+	if strings.Contains(action, p.mockURL) {
+		t.Errorf("the trace shows the secret URL %s:\n%s", p.mockURL, action)
+	}
+	chat := p.text("#chat-log")
+	for _, want := range []string{"Hi! Press OK.", "Hello John Smith!"} {
+		if !strings.Contains(chat, want) {
+			t.Errorf("the chat lacks %q:\n%s", want, chat)
+		}
+	}
+	if user := p.text("#context-user"); !strings.Contains(user, "action_status") || !strings.Contains(user, "true") {
+		t.Errorf("the user context lacks action_status true:\n%s", user)
+	}
+	p.noProblemsShown()
+
+	// The mock received both inputs.
+	reqs := p.mock.Requests()
+	if len(reqs) != 1 {
+		t.Errorf("the mock received %d requests, want 1", len(reqs))
+	} else if body := string(reqs[0].Body); !strings.Contains(body, `"John"`) || !strings.Contains(body, `"Smith"`) {
+		t.Errorf("the mock received %s, want both first_name and last_name", body)
+	}
+
+	if shot := p.screenshot("preview-walkthrough.png"); shot == "" {
+		t.Error("no screenshot was written")
+	} else {
+		t.Logf("screenshot: %s", shot)
+	}
+}
+
+// TestPreviewBrowserKeyPromptAndText opens /preview without the key in the
+// URL: the page asks for it with a prompt (answered with the admin key), then
+// a typed message, a restart and a change of user id work, and a failed
+// webhook call (no first_name) shows as a failed action in the trace.
+func TestPreviewBrowserKeyPromptAndText(t *testing.T) {
+	p := newBrowserPage(t, "preview-prompt-failed.png")
+	p.open("")
+	p.mu.Lock()
+	dialogs := append([]string(nil), p.dialogs...)
+	p.mu.Unlock()
+	if len(dialogs) != 1 || !strings.Contains(dialogs[0], "Admin key") {
+		t.Errorf("dialogs = %q, want one prompt for the admin key", dialogs)
+	}
+	if key, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`sessionStorage.getItem('parley.preview.adminKey')`)); key != browserAdminKey {
+		t.Errorf("sessionStorage holds the key %q, want the admin key", key)
+	}
+
+	p.step("changing the user",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('user-id').value = ''`),
+		chromedp.SendKeys(chromedp.ID("user-id"), "typist\t"),
+	)
+	p.step("typing a message",
+		chromedp.SendKeys(chromedp.ID("chat-input"), "hello there"),
+		chromedp.Click(chromedp.ID("chat-send")),
+	)
+	p.waitFor("the typed message in the chat", `(() => {
+		const u = document.querySelector('#chat-log [data-testid="user-message"]');
+		return u !== null && u.textContent.includes('hello there') &&
+			document.querySelectorAll('#chat-log [data-testid="bot-message"]').length > 0; })()`)
+	p.waitFor("the text turn in the traces", `document.getElementById('traces').textContent.includes('hello there')`)
+
+	p.step("restarting", chromedp.Click(chromedp.ID("restart-chat")))
+	p.waitFor("the restart", `document.querySelectorAll('#traces [data-testid="trace"]').length === 2 &&
+		document.querySelector('#chat-log .bot-button[data-callback-id="ok"]') !== null`)
+	p.step("pressing OK without a name", chromedp.Click(chromedp.CSS(`#chat-log .bot-button[data-callback-id="ok"]:not([disabled])`)))
+	p.waitFor("the failed action", `(() => {
+		const a = document.querySelector('#traces [data-testid="trace-action"][data-action="full_name"]');
+		return a !== null && a.textContent.includes('failed'); })()`)
+	if chat := p.text("#chat-log"); !strings.Contains(chat, "Sorry, I could not look you up.") {
+		t.Errorf("the chat lacks the apology:\n%s", chat)
+	}
+	if user := p.text("#context-user"); !strings.Contains(user, "action_status") || !strings.Contains(user, "false") {
+		t.Errorf("the user context lacks action_status false:\n%s", user)
+	}
+	p.noProblemsShown()
+	if shot := p.screenshot("preview-prompt.png"); shot != "" {
+		t.Logf("screenshot: %s", shot)
+	}
+}

@@ -1,0 +1,425 @@
+// Package server is Parley's HTTP interface, the handler behind `parley serve`:
+// an OpenDialog-compatible webchat endpoint, a context API, turn traces, the
+// loaded scenarios, health and readiness, Prometheus metrics and the preview
+// page.
+//
+// # Endpoints
+//
+//	POST /incoming/webchat          webchat (API or admin key)
+//	GET  /api/users/{id}/context    a user's contexts (admin key)
+//	POST /api/users/{id}/context    set one attribute: {"key":"first_name","value":"John"} (admin key)
+//	GET  /api/users/{id}/traces     the user's last turn traces, newest last (admin key)
+//	GET  /api/scenarios             version, scenarios, last reload and its diagnostics (admin key)
+//	GET  /healthz, /readyz          liveness and readiness (no key)
+//	GET  /metrics                   Prometheus metrics (no key)
+//	GET  /preview                   the preview page (no key: the page holds no data; its
+//	                                requests to the API carry the admin key)
+//
+// Every 4xx and 5xx answer is JSON, {"error":{"code":"...","message":"..."}}
+// (see ErrorBody), and a refused request changes nothing.
+//
+// # Security
+//
+// When API or admin keys are configured, requests carry one as
+// "Authorization: Bearer KEY"; keys are compared in constant time and never
+// logged. The webchat endpoint accepts API and admin keys; the admin
+// endpoints only admin keys (with API keys but no admin key they are closed).
+// With no key at all every endpoint is open: the caller (parley serve) then
+// listens on loopback addresses only. Bodies are limited in size, utterance
+// texts in length, and turns per user in rate (a token bucket per user, in a
+// bounded map).
+//
+// # Unknown users
+//
+// GET of the context or the traces of a user the engine keeps no state about
+// (empty user, session and conversation contexts) and the server keeps no
+// trace of answers 404 not_found. POST of a context attribute creates the user.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/reload"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes    = 64 << 10
+	DefaultMaxTextLength   = 2000
+	DefaultRateLimit       = 10 // turns per second and user
+	DefaultRateBurst       = 20
+	DefaultRateUsers       = 100_000
+	DefaultTracesPerUser   = 50
+	DefaultTraceUsers      = 1000
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// maxUserIDBytes bounds user ids, as the engine does.
+const maxUserIDBytes = 512
+
+// Options configure a Server. The zero value is usable: no keys, default limits.
+type Options struct {
+	// APIKeys are the keys accepted on the webchat endpoint.
+	APIKeys []string
+	// AdminKeys are the keys accepted on every endpoint, the admin ones included.
+	AdminKeys []string
+	// MaxBodyBytes limits request bodies (413 beyond); 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxTextLength limits an utterance's text, in characters (422 beyond);
+	// 0 means DefaultMaxTextLength.
+	MaxTextLength int
+	// RateLimit is the sustained number of turns per second a user may take;
+	// 0 means DefaultRateLimit and a negative value disables the limit.
+	RateLimit float64
+	// RateBurst is how many turns a user may take at once; 0 means DefaultRateBurst.
+	RateBurst int
+	// RateUsers bounds how many users' buckets are kept (least recently seen
+	// are dropped); 0 means DefaultRateUsers.
+	RateUsers int
+	// TracesPerUser is how many recent traces are kept per user; 0 means
+	// DefaultTracesPerUser and a negative value keeps none.
+	TracesPerUser int
+	// TraceUsers bounds how many users' traces are kept (least recently seen
+	// are dropped); 0 means DefaultTraceUsers.
+	TraceUsers int
+	// ShutdownTimeout bounds how long Serve waits for in-flight requests
+	// after its context ends; 0 means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Registry receives the metrics and is served at /metrics; nil means a
+	// new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// ReloadStatus returns the last reload decision, for /api/scenarios; nil
+	// means the last event given to ObserveReload.
+	ReloadStatus func() (reload.Event, bool)
+	// Location is the time zone of the time and date of webchat messages; nil means time.Local.
+	Location *time.Location
+	// Now is the clock of the rate limiter; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the HTTP interface of an engine. It is safe for concurrent use.
+type Server struct {
+	eng      *engine.Engine
+	opts     Options
+	log      *slog.Logger
+	apiKeys  [][sha256.Size]byte
+	admKeys  [][sha256.Size]byte
+	limits   *limiters
+	traces   *traceStore
+	metrics  *metrics
+	registry *prometheus.Registry
+	handler  http.Handler
+	lastRel  atomic.Pointer[reload.Event]
+	draining atomic.Bool
+}
+
+// New returns a Server over eng.
+func New(eng *engine.Engine, opts Options) (*Server, error) {
+	if eng == nil {
+		return nil, errors.New("creating the HTTP server: nil engine")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxTextLength <= 0 {
+		opts.MaxTextLength = DefaultMaxTextLength
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = DefaultRateLimit
+	}
+	if opts.RateBurst <= 0 {
+		opts.RateBurst = DefaultRateBurst
+	}
+	if opts.RateUsers <= 0 {
+		opts.RateUsers = DefaultRateUsers
+	}
+	if opts.TracesPerUser == 0 {
+		opts.TracesPerUser = DefaultTracesPerUser
+	}
+	if opts.TraceUsers <= 0 {
+		opts.TraceUsers = DefaultTraceUsers
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{eng: eng, opts: opts, log: opts.Logger, registry: opts.Registry}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if s.apiKeys, err = hashKeys("API", opts.APIKeys); err != nil {
+		return nil, err
+	}
+	if s.admKeys, err = hashKeys("admin", opts.AdminKeys); err != nil {
+		return nil, err
+	}
+	if opts.RateLimit > 0 {
+		s.limits = newLimiters(rate.Limit(opts.RateLimit), opts.RateBurst, opts.RateUsers)
+	}
+	if opts.TracesPerUser > 0 {
+		s.traces = newTraceStore(opts.TracesPerUser, opts.TraceUsers)
+	}
+	if s.registry == nil {
+		s.registry = defaultRegistry()
+	}
+	if s.metrics, err = newMetrics(s.registry); err != nil {
+		return nil, fmt.Errorf("creating the HTTP server: registering metrics: %w", err)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// minKeyLength is the shortest key accepted, so a key cannot be guessed.
+const minKeyLength = 16
+
+// hashKeys checks keys and returns their SHA-256 digests, compared in
+// constant time whatever the length of the key presented.
+func hashKeys(kind string, keys []string) ([][sha256.Size]byte, error) {
+	out := make([][sha256.Size]byte, 0, len(keys))
+	for i, k := range keys {
+		if len(k) < minKeyLength {
+			// The key itself is never part of an error.
+			return nil, fmt.Errorf("%s key #%d is %d characters long; use at least %d", kind, i+1, len(k), minKeyLength)
+		}
+		if strings.ContainsAny(k, " \t\r\n,") {
+			return nil, fmt.Errorf("%s key #%d contains a space, a comma or a line break", kind, i+1)
+		}
+		out = append(out, sha256.Sum256([]byte(k)))
+	}
+	return out, nil
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Registry returns the registry served at /metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// ObserveReload records a reload decision: it is counted in
+// parley_reloads_total and, without Options.ReloadStatus, shown by /api/scenarios.
+func (s *Server) ObserveReload(ev reload.Event) {
+	s.metrics.observeReload(ev)
+	if ev.Outcome != reload.Unchanged {
+		s.lastRel.Store(&ev)
+	}
+}
+
+func (s *Server) lastReload() (reload.Event, bool) {
+	if s.opts.ReloadStatus != nil {
+		return s.opts.ReloadStatus()
+	}
+	if ev := s.lastRel.Load(); ev != nil {
+		return *ev, true
+	}
+	return reload.Event{}, false
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting connections and waits, up to Options.ShutdownTimeout, for the
+// requests in flight (their turns included) to finish. It returns nil after
+// a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving HTTP on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("shutting down: finishing requests in flight", slog.Duration("timeout", s.opts.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+		<-errc
+		return fmt.Errorf("shutting down the HTTP server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP on %s: %w", ln.Addr(), err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// routes builds the handler of every endpoint. A method-less pattern next to
+// each endpoint answers other methods with a JSON 405, and "/" answers
+// unknown paths with a JSON 404.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /incoming/webchat", s.auth(false, s.webchat))
+	mux.HandleFunc("/incoming/webchat", methodNotAllowed("POST"))
+	mux.HandleFunc("GET /api/users/{id}/context", s.auth(true, s.getContext))
+	mux.HandleFunc("POST /api/users/{id}/context", s.auth(true, s.setContext))
+	mux.HandleFunc("/api/users/{id}/context", methodNotAllowed("GET, POST"))
+	mux.HandleFunc("GET /api/users/{id}/traces", s.auth(true, s.getTraces))
+	mux.HandleFunc("/api/users/{id}/traces", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /api/scenarios", s.auth(true, s.getScenarios))
+	mux.HandleFunc("/api/scenarios", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("/healthz", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("/readyz", methodNotAllowed("GET"))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}))
+	mux.HandleFunc("/metrics", methodNotAllowed("GET"))
+	s.previewRoutes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return s.recoverer(s.accessLog(mux))
+}
+
+// statusWriter remembers the status of an answer, for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// accessLog logs every request at debug level: method, path, status and
+// duration, never a header (keys travel in headers). It costs nothing when
+// debug logging is off.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+	})
+}
+
+// recoverer turns a panic of a handler into a JSON 500 instead of a dropped connection.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("panic", v))
+				writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+	}
+}
+
+// keysConfigured reports whether any key is required.
+func (s *Server) keysConfigured() bool { return len(s.apiKeys)+len(s.admKeys) > 0 }
+
+// auth checks the bearer key of a request: an admin key for admin
+// endpoints, an API or admin key for the others.
+func (s *Server) auth(admin bool, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.keysConfigured() {
+			next(w, r)
+			return
+		}
+		if admin && len(s.admKeys) == 0 {
+			s.reject(w, http.StatusForbidden, CodeForbidden, "the admin endpoints are disabled: the server has API keys but no admin key")
+			return
+		}
+		h := r.Header.Get("Authorization")
+		scheme, key, ok := strings.Cut(h, " ")
+		if h == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+			s.reject(w, http.StatusUnauthorized, CodeUnauthorized, "missing key: send Authorization: Bearer KEY")
+			return
+		}
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+			s.reject(w, http.StatusUnauthorized, CodeUnauthorized, "malformed Authorization header: want Bearer KEY")
+			return
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
+		isAdmin := matchKey(s.admKeys, &sum)
+		if isAdmin || (!admin && matchKey(s.apiKeys, &sum)) {
+			next(w, r)
+			return
+		}
+		if admin && matchKey(s.apiKeys, &sum) {
+			s.reject(w, http.StatusForbidden, CodeForbidden, "this endpoint needs an admin key; an API key was given")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="parley", error="invalid_token"`)
+		s.reject(w, http.StatusUnauthorized, CodeUnauthorized, "unknown key")
+	}
+}
+
+// matchKey compares sum with every key, without stopping at the first match.
+func matchKey(keys [][sha256.Size]byte, sum *[sha256.Size]byte) bool {
+	found := 0
+	for i := range keys {
+		found |= subtle.ConstantTimeCompare(keys[i][:], sum[:])
+	}
+	return found == 1
+}
+
+// reject answers a JSON error and counts it.
+func (s *Server) reject(w http.ResponseWriter, status int, code, message string) {
+	s.metrics.rejected.WithLabelValues(code).Inc()
+	writeError(w, status, code, message)
+}
