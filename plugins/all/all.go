@@ -5,5 +5,7 @@
 package all
 
 import (
-// Built-in plugin packages are imported here for their init registration.
+	// Built-in plugin packages are imported here for their init registration.
+	_ "github.com/parleyhq/parley/plugins/interpreters"
+	_ "github.com/parleyhq/parley/plugins/webhook"
 )
