@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/goaction"
+	"github.com/parleyhq/parley/plugins/webhook/webhooktest"
 )
 
 // chatGreeter is the greeter of SPEC §2 with its action implemented in Go
@@ -257,5 +258,54 @@ func TestChatMissingDirectory(t *testing.T) {
 	code, _, errOut := chat(t, "", filepath.Join(t.TempDir(), "nope"))
 	if code != 1 || !strings.Contains(errOut, "nope") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+// TestChatGreeterWebhook runs the example greeter scenario end to end through
+// the real webhook action against a local service that answers OpenDialog's shape.
+func TestChatGreeterWebhook(t *testing.T) {
+	var got map[string]any
+	svc := webhooktest.NewServer(t, webhooktest.OpenDialog(func(attrs map[string]any) (map[string]any, error) {
+		got = attrs
+		return webhooktest.FullName(attrs)
+	}))
+	t.Setenv("GREETER_WEBHOOK_URL", svc.URL+"/full_name")
+	t.Setenv("PARLEY_DEV", "1") // the service listens on loopback
+	script := "/set user.first_name John\n/set user.last_name Smith\n/click ok\n/context\n"
+	code, out, errOut := chat(t, script, "--watch=false", filepath.Join("..", "..", "scenarios", "greeter"))
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "Hello John Smith!") {
+		t.Errorf("no greeting by full name:\n%s", out)
+	}
+	ctx := lastJSON(t, out)
+	if ctx["user"]["action_status"] != true || ctx["user"]["full_name"] != "John Smith" {
+		t.Fatalf("user context = %v", ctx["user"])
+	}
+	if got["first_name"] != "John" || got["last_name"] != "Smith" {
+		t.Errorf("the service received %v, want both names", got)
+	}
+}
+
+// TestChatGreeterWebhookDown: with the service gone the action fails cleanly,
+// the app apologises, and the context holds action_status false and no full_name.
+func TestChatGreeterWebhookDown(t *testing.T) {
+	svc := webhooktest.NewServer(t, webhooktest.OpenDialog(webhooktest.FullName))
+	url := svc.URL
+	svc.Close()
+	t.Setenv("GREETER_WEBHOOK_URL", url+"/full_name")
+	t.Setenv("PARLEY_DEV", "1")
+	script := "/set user.first_name John\n/set user.last_name Smith\n/click ok\n/context\n"
+	code, out, errOut := chat(t, script, "--watch=false", filepath.Join("..", "..", "scenarios", "greeter"))
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "Sorry, I could not look you up.") {
+		t.Errorf("no apology:\n%s", out)
+	}
+	ctx := lastJSON(t, out)
+	if ctx["user"]["action_status"] != false || ctx["user"]["full_name"] != nil || ctx["user"]["first_name"] != "John" {
+		t.Fatalf("user context = %v", ctx["user"])
 	}
 }
