@@ -54,3 +54,41 @@ func TestSchemaJSON(t *testing.T) {
 		t.Errorf("ActionKinds is closed: %s", doc.Defs["ActionKinds"])
 	}
 }
+
+// TestSchemaJSONPatternsArePortable: JSON Schema patterns are ECMAScript
+// regular expressions, which have no inline flags such as (?i); editors
+// would reject the schema.
+func TestSchemaJSONPatternsArePortable(t *testing.T) {
+	code, out, errOut := runCLI(t, "schema", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var walk func(v any)
+	n := 0
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if p, ok := e.(string); ok && k == "pattern" {
+					n++
+					if strings.Contains(p, "(?") {
+						t.Errorf("pattern %q uses an inline flag or group syntax that ECMAScript lacks", p)
+					}
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	walk(doc)
+	if n == 0 {
+		t.Fatal("the JSON Schema has no patterns at all")
+	}
+}
