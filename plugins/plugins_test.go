@@ -10,7 +10,9 @@ import (
 
 type interp struct{}
 
-func (interp) Interpret(context.Context, plugins.Utterance, []*plugins.Hints) []plugins.Match { return nil }
+func (interp) Interpret(context.Context, plugins.Utterance, []*plugins.Hints) []plugins.Match {
+	return nil
+}
 
 func kind(name string) plugins.ActionKind {
 	return plugins.ActionKind{
