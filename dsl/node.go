@@ -343,12 +343,17 @@ func NormalizeNumbers(v any) any {
 }
 
 // innerPos maps a byte offset inside the string value of n to a file position.
-// The value may be a quoted CUE or YAML string, a CUE multi-line string or a
-// YAML block scalar; escapes are not accounted for.
 func (n node) innerPos(offset int) token.Position {
-	start := n.valuePos().Position()
-	src, ok := n.l.sources[start.Filename]
-	if !ok || start.Offset >= len(src) {
+	content, _ := n.str()
+	return StringPosition(n.l.sources[n.valuePos().Position().Filename], n.valuePos().Position(), content, offset)
+}
+
+// StringPosition maps a byte offset inside a string's content to a position in
+// its file: start is where the string's literal starts in src, which may be a
+// quoted CUE or YAML string, a CUE multi-line string or a YAML block scalar
+// (escapes are not accounted for). With no source it returns start.
+func StringPosition(src []byte, start token.Position, content string, offset int) token.Position {
+	if start.Offset < 0 || start.Offset >= len(src) {
 		return start
 	}
 	i := start.Offset
@@ -369,15 +374,11 @@ func (n node) innerPos(offset int) token.Position {
 			col++
 		}
 	case src[i] == '"' || src[i] == '\'':
-		i++
 		col++
 	}
 	// Walk offset bytes of content; continuation lines share the first line's indentation.
 	indent := col
-	content, _ := n.str()
-	if offset > len(content) {
-		offset = len(content)
-	}
+	offset = min(max(offset, 0), len(content))
 	for _, r := range content[:offset] {
 		if r == '\n' {
 			line++

@@ -12,6 +12,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"github.com/parleyhq/parley/dsl"
 	"io/fs"
 	"net/http"
 	"os"
@@ -22,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -660,49 +660,14 @@ func firstColumn(data []byte, line int) int {
 }
 
 // innerPos maps a byte offset inside the string value n to a file position,
-// as package dsl does: the value may be a quoted CUE or YAML string, a CUE
-// multi-line string or a YAML block scalar; escapes are not accounted for.
+// as package dsl does.
 func innerPos(n cue.Value, sources map[string][]byte, offset int) token.Position {
 	vp := n.Pos()
 	if f, ok := n.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
 		vp = f.Value.Pos()
 	}
-	start := vp.Position()
-	src, ok := sources[start.Filename]
-	if !ok || start.Offset >= len(src) {
-		return start
-	}
-	i := start.Offset
-	line, col := start.Line, start.Column
-	switch {
-	case bytes.HasPrefix(src[i:], []byte(`"""`)), bytes.HasPrefix(src[i:], []byte(`'''`)),
-		src[i] == '|' || src[i] == '>':
-		nl := bytes.IndexByte(src[i:], '\n')
-		if nl < 0 {
-			return start
-		}
-		i += nl + 1
-		line++
-		col = 1
-		for i < len(src) && (src[i] == ' ' || src[i] == '\t') {
-			i++
-			col++
-		}
-	case src[i] == '"' || src[i] == '\'':
-		col++
-	}
-	indent := col
 	content, _ := n.String()
-	offset = min(offset, len(content))
-	for _, r := range content[:offset] {
-		if r == '\n' {
-			line++
-			col = indent
-			continue
-		}
-		col += utf8.RuneLen(r)
-	}
-	return token.Position{Filename: start.Filename, Line: line, Column: col}
+	return dsl.StringPosition(sources[vp.Position().Filename], vp.Position(), content, offset)
 }
 
 // header looks a header up in a declared header map, case-insensitively.
