@@ -22,10 +22,11 @@ type staged struct {
 func (t *turn) runAction(in *dsl.Intent, call *dsl.ActionCall) {
 	a := call.Action
 	sc := in.Turn.Scene.Conversation.Scenario
-	at := ActionTrace{Intent: in.ID, Action: a.Name, Kind: a.Kind}
+	// The trace entry is filled in place (nothing else appends to Actions meanwhile).
+	t.tr.Actions = append(t.tr.Actions, ActionTrace{Intent: in.ID, Action: a.Name, Kind: a.Kind})
+	at := &t.tr.Actions[len(t.tr.Actions)-1]
 	defer func() {
 		t.set(actionStatusPath, at.Success)
-		t.tr.Actions = append(t.tr.Actions, at)
 		if !at.Success && t.e.log.Enabled(t.ctx, slog.LevelWarn) {
 			// The error is the action's own, already free of secrets.
 			t.e.log.LogAttrs(t.ctx, slog.LevelWarn, "action failed", slog.String("scenario", sc.Name),
@@ -69,7 +70,8 @@ func (t *turn) runAction(in *dsl.Intent, call *dsl.ActionCall) {
 		}
 		return
 	}
-	out, err := t.stageOutputs(sc, call, res.Outputs)
+	var buf [4]staged
+	out, err := t.stageOutputs(sc, call, res.Outputs, buf[:0])
 	if err != nil {
 		at.Error = "outputs not applied: " + err.Error()
 		return
@@ -84,13 +86,13 @@ func (t *turn) runAction(in *dsl.Intent, call *dsl.ActionCall) {
 	at.Success = true
 }
 
-// stageOutputs computes and type-checks every output of a call without changing any context.
-func (t *turn) stageOutputs(sc *dsl.Scenario, call *dsl.ActionCall, outputs map[string]any) ([]staged, error) {
+// stageOutputs computes and type-checks every output of a call without
+// changing any context, appending them to out.
+func (t *turn) stageOutputs(sc *dsl.Scenario, call *dsl.ActionCall, outputs map[string]any, out []staged) ([]staged, error) {
 	if len(call.Outputs) == 0 {
 		return nil, nil
 	}
 	var env map[string]any
-	out := make([]staged, 0, len(call.Outputs))
 	for _, m := range call.Outputs {
 		var v any
 		if m.Prog != nil {

@@ -77,9 +77,11 @@ func newTurn(ctx context.Context, e *Engine, cfg *dsl.Config, userID string, u p
 	return t
 }
 
-// release returns the turn to the pool, dropping its references to user data.
+// release returns the turn to the pool, dropping its references to user
+// data. The conversation buffer keeps its position names (identifiers from
+// the configuration), so that the next turn re-boxes only those that differ.
 func (t *turn) release() {
-	for _, m := range []map[string]any{t.envBuf, t.convBuf, t.uttBuf} {
+	for _, m := range []map[string]any{t.envBuf, t.uttBuf} {
 		for k := range m {
 			m[k] = nil
 		}
@@ -402,10 +404,26 @@ func (t *turn) envMap() map[string]any {
 		t.env[ContextConversation] = t.convBuf
 	}
 	if t.convDirty {
-		conversationMap(t.st, t.convBuf)
+		refreshConversation(t.st, t.convBuf)
 		t.convDirty = false
 	}
 	return t.env
+}
+
+// refreshConversation is conversationMap into the turn's buffer, boxing
+// (so allocating) only the names that changed since it was last filled.
+func refreshConversation(st store.State, m map[string]any) {
+	setName(m, "current_scenario", st.Scenario)
+	setName(m, "current_conversation", st.Conversation)
+	setName(m, "current_scene", st.Scene)
+	setName(m, "current_turn", st.Turn)
+	setName(m, "current_intent", st.Intent)
+}
+
+func setName(m map[string]any, key, name string) {
+	if old, ok := m[key].(string); !ok || old != name {
+		m[key] = name
+	}
 }
 
 // utteranceType boxes the known utterance types without allocating.

@@ -25,15 +25,30 @@ type openDialogData struct {
 // openDialogReply is OpenDialog's answer. The envelope is decoded into a
 // struct (faster than a generic map); attribute values stay generic JSON.
 type openDialogReply struct {
-	Successful *bool `json:"successful"`
-	OutputData *struct {
-		Attributes map[string]any `json:"attributes"`
-	} `json:"output_data"`
-	Errors []json.RawMessage `json:"errors"`
+	Successful *bool             `json:"successful"`
+	OutputData *openDialogOutput `json:"output_data"`
+	Errors     []json.RawMessage `json:"errors"`
+
+	// Storage the fast decoder points Successful and OutputData at.
+	successful bool
+	outputData openDialogOutput
 }
 
-// decodeOpenDialog decodes an answer, with numbers normalized as decodeJSON does.
+type openDialogOutput struct {
+	Attributes map[string]any `json:"attributes"`
+}
+
+// decodeOpenDialog decodes an answer, with numbers normalized as decodeJSON
+// does: by the fast decoder when it can, else by decodeOpenDialogGeneral.
 func decodeOpenDialog(body []byte) (*openDialogReply, error) {
+	if r, ok := fastOpenDialog(body); ok {
+		return r, nil
+	}
+	return decodeOpenDialogGeneral(body)
+}
+
+// decodeOpenDialogGeneral decodes an answer with encoding/json.
+func decodeOpenDialogGeneral(body []byte) (*openDialogReply, error) {
 	var r openDialogReply
 	if !hasLongDigitRun(body) {
 		if err := json.Unmarshal(body, &r); err != nil {

@@ -20,11 +20,16 @@ const maxTraceBody = 4 << 10
 // redactor replaces the secret values used by one call.
 type redactor struct {
 	values []string // raw values and their JSON-escaped forms, longest first
+	inline [2]string
 }
 
+// add registers a secret value. A redactor must not be copied once used.
 func (r *redactor) add(v string) {
 	if v == "" {
 		return
+	}
+	if r.values == nil {
+		r.values = r.inline[:0]
 	}
 	r.values = append(r.values, v)
 	if needsJSONEscape(v) {
@@ -126,10 +131,18 @@ func normalize(v any) any {
 }
 
 // decodeJSON decodes one JSON value with numbers normalized; trailing data
-// is an error. Bodies without a 16-digit run take the faster json.Unmarshal
+// is an error. The fast decoder handles what it can; otherwise bodies without a 16-digit run take the faster json.Unmarshal
 // path (every number fits a float64 exactly enough to tell ints); others are
 // decoded with UseNumber so large integers keep every digit.
 func decodeJSON(data []byte) (any, error) {
+	if v, ok := fastJSON(data); ok {
+		return v, nil
+	}
+	return decodeJSONGeneral(data)
+}
+
+// decodeJSONGeneral is decodeJSON with encoding/json only.
+func decodeJSONGeneral(data []byte) (any, error) {
 	var v any
 	if !hasLongDigitRun(data) {
 		if err := json.Unmarshal(data, &v); err != nil {

@@ -93,6 +93,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -203,6 +204,24 @@ func EnvKind() plugins.ActionKind {
 
 func init() { plugins.Global().MustRegisterAction(EnvKind()) }
 
+// unparsedContentType is what resty is told the answers are, so that it leaves them alone.
+const unparsedContentType = "none"
+
+// renderEnv holds the maps a call renders its templates and body with:
+// recycled, as nothing keeps them past the call (templates render strings,
+// and a body is encoded at once), and cleared, secrets included, before reuse.
+type renderEnv struct{ env, secrets map[string]any }
+
+var renderEnvs = sync.Pool{New: func() any {
+	return &renderEnv{env: make(map[string]any, 2), secrets: make(map[string]any, 1)}
+}}
+
+func (re *renderEnv) release() {
+	clear(re.env)
+	clear(re.secrets)
+	renderEnvs.Put(re)
+}
+
 // Fixed header values, shared by every request (net/http never modifies them).
 var (
 	userAgent   = []string{"Parley-Webhook/1"}
@@ -268,7 +287,8 @@ func New(opts Options, cfg plugins.ActionConfig) (*Action, error) {
 		SetRetryWaitTime(0).
 		SetRetryMaxWaitTime(s.deadline).
 		SetRetryAfter(a.retryWait).
-		AddRetryCondition(shouldRetry) // replaces resty's default: shouldRetry handles err != nil itself
+		AddRetryCondition(shouldRetry). // replaces resty's default: shouldRetry handles err != nil itself
+		OnBeforeRequest(beforeAttempt)
 	return a, nil
 }
 
@@ -283,6 +303,39 @@ type silentLogger struct{}
 func (silentLogger) Errorf(string, ...any) {}
 func (silentLogger) Warnf(string, ...any)  {}
 func (silentLogger) Debugf(string, ...any) {}
+
+// beforeAttempt prepares every retry (attempt 2 and on) of a call.
+//
+// It bounds the retry by the call's deadline: each attempt is bounded by
+// the client's Timeout (net/http gives it a context of its own), and when
+// that timeout ends before the deadline, the first attempt cannot pass the
+// deadline, so the deadline's own context (and timer) is only made here,
+// for retries (see Run).
+//
+// It gives the retry a fresh reader over the request body. The body goes to
+// resty as a *bytes.Reader, which resty hands to net/http as is (a []byte
+// body would be copied three times per attempt), so the reader of the
+// previous attempt is spent. ReadAt neither moves nor reads that reader's
+// position, which net/http may still be reading from.
+func beforeAttempt(_ *resty.Client, r *resty.Request) error {
+	if r.Attempt <= 1 {
+		return nil
+	}
+	if c, ok := r.Context().Value(callKey{}).(*call); ok && c.cancel == nil {
+		r.SetContext(c.armDeadline(r.Context()))
+	}
+	if br, ok := r.Body.(*bytes.Reader); ok {
+		b := make([]byte, br.Size())
+		if _, err := br.ReadAt(b, 0); err != nil && len(b) > 0 {
+			return fmt.Errorf("rewinding the request body for a retry: %w", err)
+		}
+		r.Body = bytes.NewReader(b)
+	}
+	return nil
+}
+
+// callKey is the request context key of the call an attempt belongs to.
+type callKey struct{}
 
 // retryWaitError is a retry the deadline leaves no time for.
 type retryWaitError struct {
@@ -340,7 +393,11 @@ func (a *Action) retryWait(_ *resty.Client, resp *resty.Response) (time.Duration
 	if wait <= 0 {
 		wait = time.Nanosecond // 0 would make resty use its own backoff
 	}
-	if dl, ok := resp.Request.Context().Deadline(); ok && time.Until(dl) <= wait {
+	dl, ok := resp.Request.Context().Deadline()
+	if c, isCall := resp.Request.Context().Value(callKey{}).(*call); isCall {
+		dl, ok = c.limit, true
+	}
+	if ok && time.Until(dl) <= wait {
 		return 0, &retryWaitError{wait: wait, retryAfter: fromHeader}
 	}
 	return wait, nil
@@ -386,6 +443,23 @@ type call struct {
 	inputs map[string]any
 	// respJSON is set once the response body decoded as JSON.
 	respJSON bool
+	// deadline is when the whole call must end: the configured deadline
+	// after start; limit is the same or the caller's deadline when sooner.
+	// dctx, with cancel, enforces them once armDeadline made it.
+	deadline, limit time.Time
+	dctx            context.Context
+	cancel          context.CancelFunc
+}
+
+// armDeadline makes the context that ends the call at its deadline, as a child of ctx.
+func (c *call) armDeadline(ctx context.Context) context.Context {
+	c.dctx, c.cancel = context.WithDeadline(ctx, c.deadline)
+	return c.dctx
+}
+
+// deadlinePassed reports whether the call's deadline (or the caller's) has passed.
+func (c *call) deadlinePassed(parent context.Context) bool {
+	return parent.Err() != nil || c.dctx != nil && c.dctx.Err() != nil
 }
 
 // fail ends the call with a failure.
@@ -412,7 +486,9 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 	c.trace.URL = a.s.url.Source
 
 	// Secrets, then everything rendered from them.
-	secrets := make(map[string]any, len(a.s.secretNames))
+	re := renderEnvs.Get().(*renderEnv)
+	defer re.release()
+	secrets := re.secrets
 	for _, n := range a.s.secretNames {
 		v, ok := a.secrets.Lookup(n)
 		if !ok {
@@ -426,7 +502,8 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 		inputs = map[string]any{}
 	}
 	c.inputs = inputs
-	env := map[string]any{"input": inputs, "secret": secrets}
+	env := re.env
+	env["input"], env["secret"] = inputs, secrets
 
 	rawURL, err := a.s.url.Render(env)
 	c.trace.URL = c.red.string(rawURL)
@@ -441,10 +518,20 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 
 	// Header names are canonical already (config.go), so the request's
 	// http.Header is filled directly rather than through resty's SetHeaders.
-	headers := make(http.Header, len(a.s.headers)+8)
+	// Sized exactly: up to 8 entries fit a map's first group, one allocation.
+	n := len(a.s.headers) + 5 // User-Agent, Accept, Content-Type, Idempotency-Key, Traceparent
+	if a.s.signing != nil {
+		n += 2
+	}
+	headers := make(http.Header, n)
 	headers["User-Agent"] = userAgent
 	headers["Accept"] = acceptJSON
-	traceHeaders := make(map[string]string, len(a.s.headers)+6)
+	traceHeaders := make(map[string]string, n-2)
+	values := make([]string, 0, n-3) // backs every per-call header value
+	value := func(v string) []string {
+		values = append(values, v)
+		return values[len(values)-1 : len(values) : len(values)]
+	}
 	for _, h := range a.s.headers {
 		v, err := h.tmpl.Render(env)
 		if err != nil {
@@ -453,7 +540,7 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 		if strings.ContainsAny(v, "\r\n\x00") {
 			return c.fail(OutcomeRequestError, "header %s renders a line break or NUL", h.name)
 		}
-		headers[h.name] = []string{v}
+		headers[h.name] = value(v)
 		if h.sensitive {
 			traceHeaders[h.name] = redactCredential(v)
 		} else {
@@ -476,15 +563,15 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 	var random [40]byte
 	_, _ = rand.Read(random[:])
 	key := formatUUID([16]byte(random[:16]))
-	headers["Idempotency-Key"] = []string{key}
+	headers["Idempotency-Key"] = value(key)
 	traceHeaders["Idempotency-Key"] = key
 	tp := outboundTraceParent(ctx, [24]byte(random[16:]))
-	headers["Traceparent"] = []string{tp}
+	headers["Traceparent"] = value(tp)
 	traceHeaders["Traceparent"] = tp
 	if g := a.s.signing; g != nil {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		sig := Sign(secrets[g.secret].(string), ts, body)
-		headers[g.timestampHeader], headers[g.header] = []string{ts}, []string{sig}
+		headers[g.timestampHeader], headers[g.header] = value(ts), value(sig)
 		traceHeaders[g.timestampHeader], traceHeaders[g.header] = ts, sig
 	}
 	c.trace.Headers = traceHeaders
@@ -497,12 +584,31 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 		return c.fail(OutcomeBreakerOpen, "circuit breaker open after repeated failures of the service; a trial call is in flight")
 	}
 
-	cctx, cancel := context.WithTimeout(ctx, a.s.deadline)
-	defer cancel()
-	r := a.client.R().SetContext(cctx)
+	// One context per attempt: net/http's for the timeout (the client's
+	// Timeout). The deadline needs its own context only when an attempt
+	// could pass it: from the first attempt when the timeout is not shorter
+	// than the time left, else from the first retry (beforeAttempt).
+	c.deadline = c.start.Add(a.s.deadline)
+	c.limit = c.deadline
+	if dl, ok := ctx.Deadline(); ok && dl.Before(c.limit) {
+		c.limit = dl
+	}
+	rctx := context.WithValue(ctx, callKey{}, c)
+	if time.Until(c.limit) <= a.s.timeout {
+		rctx = c.armDeadline(rctx)
+	}
+	defer func() {
+		if c.cancel != nil {
+			c.cancel()
+		}
+	}()
+	r := a.client.R().SetContext(rctx)
+	// The answer is decoded here, not by resty: a content type it never
+	// parses spares it two regular expressions per response.
+	r.ForceContentType(unparsedContentType)
 	r.Header = headers
 	if body != nil {
-		r.SetBody(body)
+		r.SetBody(bytes.NewReader(body)) // see beforeAttempt
 	}
 	resp, err := r.Execute(a.s.method, rawURL)
 	c.trace.Attempts = r.Attempt
@@ -514,7 +620,7 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 	}
 	c.trace.Status = status
 
-	res := c.classify(ctx, cctx, err, resp, status, respBody)
+	res := c.classify(ctx, err, resp, status, respBody)
 	res.Calls[0].Response = c.red.traceJSON(respBody, c.respJSON)
 	a.breaker.done(probe, serviceFault(res.Calls[0].Outcome, status))
 	return res
@@ -539,7 +645,7 @@ func attempts(n int) string {
 }
 
 // classify turns the outcome of the exchange into the action's result.
-func (c *call) classify(parent, cctx context.Context, err error, resp *resty.Response, status int, body []byte) plugins.ActionResult {
+func (c *call) classify(parent context.Context, err error, resp *resty.Response, status int, body []byte) plugins.ActionResult {
 	a, n := c.a, c.trace.Attempts
 	if err != nil {
 		var pe *PolicyError
@@ -553,8 +659,8 @@ func (c *call) classify(parent, cctx context.Context, err error, resp *resty.Res
 			return c.fail(OutcomeHTTPError, "the service answered %s (%s); %v", statusText(resp), attempts(n), rw)
 		case errors.Is(parent.Err(), context.Canceled):
 			return c.fail(OutcomeCanceled, "the call was canceled after %s", attempts(n))
-		case cctx.Err() != nil:
-			return c.fail(OutcomeDeadline, "no answer within the %s deadline (%s)", deadlineOf(parent, cctx, a.s.deadline), attempts(n))
+		case c.deadlinePassed(parent):
+			return c.fail(OutcomeDeadline, "no answer within the %s deadline (%s)", deadlineOf(parent, c.deadline, a.s.deadline), attempts(n))
 		case isTimeout(err):
 			return c.fail(OutcomeTimeout, "no answer within the %s timeout (%s)", a.s.timeout, attempts(n))
 		}
@@ -570,12 +676,10 @@ func (c *call) classify(parent, cctx context.Context, err error, resp *resty.Res
 	return c.openDialogResult(resp, status, body)
 }
 
-// deadlineOf names the deadline that passed: ours, or the caller's when shorter.
-func deadlineOf(parent, cctx context.Context, ours time.Duration) string {
-	if dl, ok := parent.Deadline(); ok && parent.Err() != nil {
-		if mine, ok := cctx.Deadline(); ok && !dl.After(mine) {
-			return "caller's"
-		}
+// deadlineOf names the deadline that passed: ours (ending at mine), or the caller's when shorter.
+func deadlineOf(parent context.Context, mine time.Time, ours time.Duration) string {
+	if dl, ok := parent.Deadline(); ok && parent.Err() != nil && !dl.After(mine) {
+		return "caller's"
 	}
 	return ours.String()
 }
@@ -607,6 +711,9 @@ func errorText(err error) string {
 // redactCredential hides a credential header value, keeping an auth scheme word.
 func redactCredential(v string) string {
 	if scheme, _, ok := strings.Cut(v, " "); ok && scheme != "" && len(scheme) <= 16 && !strings.ContainsAny(scheme, "=:") {
+		if scheme == "Bearer" {
+			return "Bearer " + Redacted // a constant: the usual case allocates nothing
+		}
 		return scheme + " " + Redacted
 	}
 	return Redacted
@@ -617,6 +724,9 @@ func (a *Action) requestBody(inputs map[string]any, env map[string]any) ([]byte,
 	var v any
 	switch {
 	case a.s.protocol == ProtocolOpenDialog:
+		if b, ok := appendOpenDialogRequest(make([]byte, 0, openDialogRequestSize(inputs)), inputs); ok {
+			return b, nil
+		}
 		v = openDialogRequest{InputData: openDialogData{Attributes: inputs}}
 	case a.s.body != nil:
 		bv, err := a.s.body.eval(env)
@@ -636,6 +746,20 @@ func (a *Action) requestBody(inputs map[string]any, env map[string]any) ([]byte,
 		return nil, fmt.Errorf("encoding the request body as JSON: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// openDialogRequestSize guesses the length of an OpenDialog request body.
+func openDialogRequestSize(inputs map[string]any) int {
+	n := len(`{"input_data":{"attributes":{}}}`)
+	for k, v := range inputs {
+		n += len(k) + 4
+		if s, ok := v.(string); ok {
+			n += len(s) + 2
+		} else {
+			n += 24
+		}
+	}
+	return n
 }
 
 // Sign returns the signature header value for a request: "sha256=" and the
