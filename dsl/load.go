@@ -479,35 +479,42 @@ func parseFile(f sourceFile) (*ast.File, error) {
 	return yaml.Extract(f.name, f.data)
 }
 
-// syntaxErrors reports a file's parse errors. Only the first is kept: the
-// CUE parser's later errors are usually consequences of the first. YAML
-// errors carry no position but their message starts with "file:line: ".
+// syntaxErrors reports a file's parse error.
 func syntaxErrors(f sourceFile, err error) diag.List {
+	return diag.List{SyntaxDiagnostic(f.name, f.data, err)}
+}
+
+// SyntaxDiagnostic turns the error of parsing file name (CUE, or YAML with
+// cuelang.org/go/encoding/yaml) into one diagnostic. Only the first error is
+// kept: the CUE parser's later errors are usually consequences of the first.
+// YAML errors carry no position but their message starts with "file:line: ".
+func SyntaxDiagnostic(name string, data []byte, err error) diag.Diagnostic {
+	d := diag.Diagnostic{File: name, Line: 1, Col: 1, Code: diag.CodeSyntax}
 	errs := cueerrors.Errors(err)
 	if len(errs) == 0 {
-		return diag.List{{File: f.name, Line: 1, Col: 1, Code: diag.CodeSyntax, Message: err.Error()}}
+		d.Message = err.Error()
+		return d
 	}
 	e := errs[0]
-	d := diag.Diagnostic{File: f.name, Line: 1, Col: 1, Code: diag.CodeSyntax}
 	if p := e.Position().Position(); p.Line > 0 {
 		format, args := e.Msg()
 		d.Line, d.Col, d.Message = p.Line, p.Column, fmt.Sprintf(format, args...)
-		return diag.List{d}
+		return d
 	}
 	msg := e.Error()
-	if rest, ok := strings.CutPrefix(msg, f.name+":"); ok {
+	if rest, ok := strings.CutPrefix(msg, name+":"); ok {
 		num, tail, _ := strings.Cut(rest, ":")
 		if line, err := strconv.Atoi(num); err == nil {
 			d.Line = line
-			d.Col = firstColumn(f.data, line)
+			d.Col = firstColumn(data, line)
 			msg = strings.TrimSpace(tail)
 		}
 	} else {
-		msg = strings.TrimSpace(strings.TrimPrefix(msg, f.name))
+		msg = strings.TrimSpace(strings.TrimPrefix(msg, name))
 		msg = strings.TrimPrefix(msg, ": ")
 	}
 	d.Message = msg
-	return diag.List{d}
+	return d
 }
 
 // firstColumn is the column of the first non-blank character of a line (1-based), or 1.
@@ -572,7 +579,7 @@ func errMsg(e cueerrors.Error) string {
 
 func (l *loader) cueError(path []string, e cueerrors.Error, fallback string) {
 	msg := errMsg(e)
-	code := classify(msg, fallback)
+	code := ClassifyCUEError(msg, fallback)
 	positions := cueerrors.Positions(e)
 	if code == diag.CodeSchemaConflict && l.userPositions(positions) < 2 {
 		code = diag.CodeSchemaType // a value against the schema, not two files against each other
@@ -785,7 +792,8 @@ func selector(s string) cue.Selector {
 	return cue.Str(s)
 }
 
-func classify(msg, fallback string) string {
+// ClassifyCUEError gives the diagnostic code of a CUE error message, or fallback.
+func ClassifyCUEError(msg, fallback string) string {
 	switch {
 	case strings.Contains(msg, "not allowed"):
 		return diag.CodeFieldNotAllowed

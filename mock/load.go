@@ -268,7 +268,7 @@ func (l *loader) file(name string, data []byte) {
 		af, err = yaml.Extract(name, data)
 	}
 	if err != nil {
-		l.diags = append(l.diags, syntaxError(name, data, err))
+		l.diags = append(l.diags, dsl.SyntaxDiagnostic(name, data, err))
 		return
 	}
 	user := l.ctx.BuildFile(af)
@@ -512,7 +512,7 @@ func (l *loader) cueErrors(err error, user cue.Value, fallback string) {
 			}
 			continue
 		}
-		code := classify(msg, fallback)
+		code := dsl.ClassifyCUEError(msg, fallback)
 		msg = strings.ReplaceAll(msg, "#File.", "")
 		if code == diag.CodeFieldNotAllowed && len(p) > 0 {
 			msg = fmt.Sprintf("field %q not allowed", p[len(p)-1])
@@ -595,68 +595,6 @@ func pathPos(user cue.Value, p []string) token.Pos {
 		}
 	}
 	return token.NoPos
-}
-
-func classify(msg, fallback string) string {
-	switch {
-	case strings.Contains(msg, "not allowed"):
-		return diag.CodeFieldNotAllowed
-	case strings.Contains(msg, "incomplete value"), strings.Contains(msg, "non-concrete"),
-		strings.Contains(msg, "required"), strings.Contains(msg, "cannot convert incomplete"):
-		return diag.CodeSchemaRequired
-	case strings.Contains(msg, "mismatched types"), strings.Contains(msg, "out of bound"),
-		strings.Contains(msg, "invalid value"), strings.Contains(msg, "empty disjunction"),
-		strings.Contains(msg, "does not match"):
-		return diag.CodeSchemaType
-	case strings.Contains(msg, "conflicting values"):
-		return diag.CodeSchemaConflict
-	}
-	return fallback
-}
-
-// syntaxError reports a file's first parse error (later ones are usually its
-// consequences). YAML errors carry no position but their message starts with "file:line: ".
-func syntaxError(name string, data []byte, err error) diag.Diagnostic {
-	d := diag.Diagnostic{File: name, Line: 1, Col: 1, Code: diag.CodeSyntax, Message: err.Error()}
-	errs := cueerrors.Errors(err)
-	if len(errs) == 0 {
-		return d
-	}
-	e := errs[0]
-	if p := e.Position().Position(); p.Line > 0 {
-		format, args := e.Msg()
-		d.Line, d.Col, d.Message = p.Line, p.Column, fmt.Sprintf(format, args...)
-		return d
-	}
-	msg := e.Error()
-	if rest, ok := strings.CutPrefix(msg, name+":"); ok {
-		num, tail, _ := strings.Cut(rest, ":")
-		if line, err := strconv.Atoi(num); err == nil {
-			d.Line, d.Col, msg = line, firstColumn(data, line), strings.TrimSpace(tail)
-		}
-	}
-	d.Message = msg
-	return d
-}
-
-// firstColumn is the column of the first non-blank character of a line (1-based), or 1.
-func firstColumn(data []byte, line int) int {
-	for l := 1; l < line; l++ {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			return 1
-		}
-		data = data[i+1:]
-	}
-	for i, c := range data {
-		if c != ' ' && c != '\t' {
-			return i + 1
-		}
-		if c == '\n' {
-			break
-		}
-	}
-	return 1
 }
 
 // innerPos maps a byte offset inside the string value n to a file position,
