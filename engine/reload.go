@@ -111,13 +111,12 @@ func WithWatch(o WatchOptions) Option {
 // Watcher reloads an engine's scenario directory when its files change. Its
 // methods are safe for concurrent use.
 type Watcher struct {
-	e       *Engine
-	dir     string
-	loader  *dsl.Loader
-	w       *reload.Watcher
-	logDone chan struct{}
-	once    sync.Once
-	err     error
+	e      *Engine
+	dir    string
+	loader *dsl.Loader
+	w      *reload.Watcher
+	once   sync.Once
+	err    error
 }
 
 // Watch makes the scenarios of dir the engine's configuration and reloads
@@ -166,7 +165,7 @@ func (e *Engine) openWatching(dir string) error {
 }
 
 func (e *Engine) startWatch(ctx context.Context, dir string, loader *dsl.Loader, live string, o WatchOptions) (*Watcher, error) {
-	w := &Watcher{e: e, dir: dir, loader: loader, logDone: make(chan struct{})}
+	w := &Watcher{e: e, dir: dir, loader: loader}
 	rw, err := reload.New(dir, reload.Options{
 		Apply:        w.apply,
 		Version:      live,
@@ -175,17 +174,15 @@ func (e *Engine) startWatch(ctx context.Context, dir string, loader *dsl.Loader,
 		Poll:         o.Poll,
 		FallbackPoll: o.FallbackPoll,
 		Logger:       e.log,
+		OnEvent:      w.logEvent,
 	})
 	if err != nil {
 		loader.Close()
 		return nil, fmt.Errorf("watching %s: %w", dir, err)
 	}
 	w.w = rw
-	events, _ := rw.Subscribe() // closed by rw.Close
-	go w.logEvents(events)
 	if err := rw.Start(ctx); err != nil {
 		rw.Close()
-		<-w.logDone
 		loader.Close()
 		return nil, fmt.Errorf("watching %s: %w", dir, err)
 	}
@@ -209,39 +206,37 @@ func (w *Watcher) apply(ctx context.Context, c reload.Change) error {
 	return w.e.Replace(cfg)
 }
 
-// logEvents logs every reload decision on the engine's logger.
-func (w *Watcher) logEvents(events <-chan reload.Event) {
-	defer close(w.logDone)
+// logEvent logs a reload decision on the engine's logger. It runs before
+// subscribers see the event, so a subscriber never sees an unlogged decision.
+func (w *Watcher) logEvent(ev reload.Event) {
 	log := w.e.log
-	for ev := range events {
-		attrs := []slog.Attr{slog.String("dir", w.dir), slog.String("version", ev.Version),
-			slog.String("previous", ev.Previous), slog.String("trigger", string(ev.Trigger)), slog.Duration("took", ev.Duration)}
-		if len(ev.Added) > 0 {
-			attrs = append(attrs, slog.Any("added", ev.Added))
-		}
-		if len(ev.Removed) > 0 {
-			attrs = append(attrs, slog.Any("removed", ev.Removed))
-		}
-		if len(ev.Modified) > 0 {
-			attrs = append(attrs, slog.Any("modified", ev.Modified))
-		}
-		switch ev.Outcome {
-		case reload.Applied:
-			log.LogAttrs(context.Background(), slog.LevelInfo, "scenarios reloaded", attrs...)
-		case reload.Rejected:
-			if list := Diagnostics(ev.Err); list != nil {
-				lines := make([]string, len(list))
-				for i, d := range list {
-					lines[i] = d.String()
-				}
-				attrs = append(attrs, slog.Any("diagnostics", lines))
-			} else {
-				attrs = append(attrs, slog.Any("err", ev.Err))
+	attrs := []slog.Attr{slog.String("dir", w.dir), slog.String("version", ev.Version),
+		slog.String("previous", ev.Previous), slog.String("trigger", string(ev.Trigger)), slog.Duration("took", ev.Duration)}
+	if len(ev.Added) > 0 {
+		attrs = append(attrs, slog.Any("added", ev.Added))
+	}
+	if len(ev.Removed) > 0 {
+		attrs = append(attrs, slog.Any("removed", ev.Removed))
+	}
+	if len(ev.Modified) > 0 {
+		attrs = append(attrs, slog.Any("modified", ev.Modified))
+	}
+	switch ev.Outcome {
+	case reload.Applied:
+		log.LogAttrs(context.Background(), slog.LevelInfo, "scenarios reloaded", attrs...)
+	case reload.Rejected:
+		if list := Diagnostics(ev.Err); list != nil {
+			lines := make([]string, len(list))
+			for i, d := range list {
+				lines[i] = d.String()
 			}
-			log.LogAttrs(context.Background(), slog.LevelWarn, "scenario reload rejected; the previous version keeps serving", attrs...)
-		default:
-			log.LogAttrs(context.Background(), slog.LevelDebug, "scenarios unchanged", attrs...)
+			attrs = append(attrs, slog.Any("diagnostics", lines))
+		} else {
+			attrs = append(attrs, slog.Any("err", ev.Err))
 		}
+		log.LogAttrs(context.Background(), slog.LevelWarn, "scenario reload rejected; the previous version keeps serving", attrs...)
+	default:
+		log.LogAttrs(context.Background(), slog.LevelDebug, "scenarios unchanged", attrs...)
 	}
 }
 
@@ -292,7 +287,6 @@ func (w *Watcher) Close() error {
 func (w *Watcher) close() error {
 	w.once.Do(func() {
 		w.err = w.w.Close()
-		<-w.logDone
 		w.err = errors.Join(w.err, w.loader.Close())
 	})
 	return w.err

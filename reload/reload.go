@@ -88,6 +88,10 @@ type Options struct {
 	// Logger receives warnings (falling back to polling, watch errors) and
 	// debug records of each decision; nil discards them.
 	Logger *slog.Logger
+	// OnEvent, when set, is called with every event before subscribers see
+	// it, on the watcher's goroutine: unlike a subscription it never misses
+	// an event, so it suits logging. It must not block for long.
+	OnEvent func(Event)
 }
 
 // Outcome is what a Watcher decided about the files it read.
@@ -424,6 +428,9 @@ func (w *Watcher) Subscribe() (<-chan Event, func()) {
 // publish sends ev to every subscriber without blocking and, when record is
 // set, keeps it as the last event.
 func (w *Watcher) publish(ev Event, record bool) {
+	if w.opts.OnEvent != nil {
+		w.opts.OnEvent(ev)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if record {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -881,6 +882,31 @@ func TestIsConfigFile(t *testing.T) {
 	} {
 		if got := IsConfigFile(name); got != want {
 			t.Errorf("IsConfigFile(%q) = %v", name, got)
+		}
+	}
+}
+
+// TestOnEventSeesEveryEventBeforeSubscribers: the hook is called with each
+// event before any subscriber receives it, so logging through it never lags.
+func TestOnEventSeesEveryEventBeforeSubscribers(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	write(t, filepath.Join(root, "a.cue"), "v1")
+	var mu sync.Mutex
+	var seen []string
+	h := newHarness(t, root, Options{OnEvent: func(ev Event) {
+		mu.Lock()
+		seen = append(seen, fmt.Sprint(ev.Version, " ", ev.Outcome))
+		mu.Unlock()
+	}})
+	for i, content := range []string{"v2", "v3"} {
+		write(t, filepath.Join(root, "a.cue"), content)
+		ev := h.waitContent(map[string]string{"a.cue": content})
+		mu.Lock()
+		got := slices.Contains(seen, fmt.Sprint(ev.Version, " ", ev.Outcome))
+		mu.Unlock()
+		if !got {
+			t.Fatalf("edit %d: subscriber got %s %s before OnEvent (seen %v)", i, ev.Version, ev.Outcome, seen)
 		}
 	}
 }
