@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/parleyhq/parley/dsl"
@@ -33,25 +34,38 @@ func candidateOf(in *dsl.Intent) Candidate {
 }
 
 // addIntents adds the intents of list said by speaker (and with id only, when set) as candidates.
+// The candidates are sized exactly (they outlive the turn, in its trace);
+// the pending list grows in the turn's scratch buffer, which one selection
+// uses at a time.
 func (t *turn) addIntents(sel *Selection, out []pending, list []*dsl.Intent, speaker, only string, b *block) []pending {
+	n := 0
+	for _, in := range list {
+		if in.Speaker == speaker && (only == "" || in.ID == only) {
+			n++
+		}
+	}
+	if n == 0 {
+		return out
+	}
+	sel.Candidates = slices.Grow(sel.Candidates, n)
+	if out == nil && b == nil {
+		out = t.pend[:0]
+	}
 	for _, in := range list {
 		if in.Speaker != speaker || (only != "" && in.ID != only) {
 			continue
 		}
 		c := candidateOf(in)
-		if sel.Candidates == nil {
-			sel.Candidates = make([]Candidate, 0, max(len(list), 4))
-		}
 		if b != nil {
 			c.Outcome, c.Reason, c.Condition = OutcomeRejected, b.reason, b.cond
 			sel.Candidates = append(sel.Candidates, c)
 			continue
 		}
 		sel.Candidates = append(sel.Candidates, c)
-		if out == nil {
-			out = make([]pending, 0, max(len(list), 4))
-		}
 		out = append(out, pending{in: in, ti: len(sel.Candidates) - 1})
+	}
+	if cap(out) > cap(t.pend) {
+		t.pend = out[:0]
 	}
 	return out
 }

@@ -49,6 +49,7 @@ type turn struct {
 	interp                  []interpretation
 	hints                   []*plugins.Hints
 	idx                     []int
+	pend                    []pending // see addIntents
 }
 
 // turnPool recycles the scratch state of turns; replies and traces are never recycled.
@@ -65,9 +66,9 @@ type replyAndTrace struct {
 func newTurn(ctx context.Context, e *Engine, cfg *dsl.Config, userID string, u plugins.Utterance, st store.State) *turn {
 	now := e.now()
 	t := turnPool.Get().(*turn)
-	env, conv, utt, interp, hints, idx := t.envBuf, t.convBuf, t.uttBuf, t.interp[:0], t.hints[:0], t.idx[:0]
+	env, conv, utt, interp, hints, idx, pend := t.envBuf, t.convBuf, t.uttBuf, t.interp[:0], t.hints[:0], t.idx[:0], t.pend[:0]
 	*t = turn{ctx: ctx, e: e, cfg: cfg, userID: userID, u: u, start: now, st: st, convDirty: true,
-		envBuf: env, convBuf: conv, uttBuf: utt, interp: interp, hints: hints, idx: idx}
+		envBuf: env, convBuf: conv, uttBuf: utt, interp: interp, hints: hints, idx: idx, pend: pend}
 	rt := &replyAndTrace{}
 	t.tr = &rt.trace
 	*t.tr = Trace{UserID: userID, ConfigVersion: cfg.Version, Time: now, Utterance: traceUtterance(u), Selections: rt.sels[:0]}
@@ -81,14 +82,12 @@ func newTurn(ctx context.Context, e *Engine, cfg *dsl.Config, userID string, u p
 // data. The conversation buffer keeps its position names (identifiers from
 // the configuration), so that the next turn re-boxes only those that differ.
 func (t *turn) release() {
-	for _, m := range []map[string]any{t.envBuf, t.uttBuf} {
-		for k := range m {
-			m[k] = nil
-		}
-	}
+	clear(t.envBuf) // clear keeps a map's memory for the next turn
+	clear(t.uttBuf)
 	clear(t.hints[:cap(t.hints)])
 	clear(t.interp[:cap(t.interp)])
-	*t = turn{envBuf: t.envBuf, convBuf: t.convBuf, uttBuf: t.uttBuf, interp: t.interp[:0], hints: t.hints[:0], idx: t.idx[:0]}
+	clear(t.pend[:cap(t.pend)])
+	*t = turn{envBuf: t.envBuf, convBuf: t.convBuf, uttBuf: t.uttBuf, interp: t.interp[:0], hints: t.hints[:0], idx: t.idx[:0], pend: t.pend[:0]}
 	turnPool.Put(t)
 }
 

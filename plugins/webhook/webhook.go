@@ -269,6 +269,11 @@ func New(opts Options, cfg plugins.ActionConfig) (*Action, error) {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   s.timeout,
 		ExpectContinueTimeout: time.Second,
+		// No "Accept-Encoding: gzip" on every call: webhook answers are small
+		// JSON, the header costs each call a header for both sides to
+		// handle, and max_response_bytes then bounds the bytes received.
+		// A configured Accept-Encoding header still works (resty decodes gzip).
+		DisableCompression: true,
 	}
 	hc := &http.Client{
 		Transport: a.transport,
@@ -438,7 +443,10 @@ type call struct {
 	a      *Action
 	red    redactor
 	result plugins.ActionResult
-	trace  plugins.Call
+	// calls holds the call's one trace entry, returned as the result's
+	// Calls without a copy; trace points at it.
+	calls  [1]plugins.Call
+	trace  *plugins.Call
 	start  time.Time
 	inputs map[string]any
 	// respJSON is set once the response body decoded as JSON.
@@ -475,13 +483,17 @@ func (c *call) fail(outcome, format string, args ...any) plugins.ActionResult {
 
 func (c *call) finish() plugins.ActionResult {
 	c.trace.Duration = time.Since(c.start)
-	c.result.Calls = []plugins.Call{c.trace}
+	c.result.Calls = c.calls[:]
 	return c.result
 }
 
 // Run calls the service once (with retries) and returns its outputs.
 func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.ActionResult {
 	c := &call{a: a, start: time.Now()}
+	c.trace = &c.calls[0]
+	// The result's Calls keep c alive: once the call is done it holds
+	// no secret values and no contexts.
+	defer func() { c.red, c.dctx, c.cancel = redactor{}, nil, nil }()
 	c.trace.Method = a.s.method
 	c.trace.URL = a.s.url.Source
 

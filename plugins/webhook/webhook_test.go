@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -106,6 +108,12 @@ func TestOpenDialogSuccess(t *testing.T) {
 	}
 	if gotHeader.Get("Idempotency-Key") == "" || gotHeader.Get("Traceparent") == "" {
 		t.Fatalf("missing Idempotency-Key or traceparent: %v", gotHeader)
+	}
+	if ua, acc := gotHeader.Get("User-Agent"), gotHeader.Get("Accept"); ua != "Parley-Webhook/1" || acc != "application/json" {
+		t.Fatalf("User-Agent %q, Accept %q", ua, acc)
+	}
+	if _, ok := gotHeader["Accept-Encoding"]; ok {
+		t.Fatalf("Accept-Encoding %q sent without being configured", gotHeader.Get("Accept-Encoding"))
 	}
 	o := res.Outputs
 	if o["full_name"] != "John Smith" || o["age"] != 42 || o["score"] != 4.5 || o["big"] != 1000 {
@@ -394,6 +402,45 @@ func TestTenMegabyteBody(t *testing.T) {
 	}
 	if len(c.Response) > 8<<10 {
 		t.Fatalf("the trace keeps %d bytes of the body", len(c.Response))
+	}
+}
+
+// A configured Accept-Encoding: gzip gets gzip answers decoded, and the
+// response size limit bounds the decoded bytes, so a small compressed body
+// cannot blow up past it.
+func TestConfiguredGzipIsDecodedWithinTheLimit(t *testing.T) {
+	gz := func(s string) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		io.WriteString(zw, s)
+		zw.Close()
+		return buf.Bytes()
+	}
+	small := gz(`{"successful":true,"output_data":{"attributes":{"full_name":"John Smith"}}}`)
+	bomb := gz(`{"successful":true,"output_data":{"attributes":{"blob":"` + strings.Repeat("x", 4<<20) + `"}}}`)
+	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			t.Errorf("Accept-Encoding %q", r.Header.Get("Accept-Encoding"))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		if r.URL.Path == "/bomb" {
+			w.Write(bomb)
+			return
+		}
+		w.Write(small)
+	}))
+	if len(bomb) > 64<<10 {
+		t.Fatalf("the bomb is %d bytes compressed", len(bomb))
+	}
+	hdr := `"headers":{"Accept-Encoding":"gzip"}`
+	res := run(newAction(t, dev, cfgJSON(srv.URL, hdr), nil, []string{"full_name"}), nil)
+	if !res.Success || res.Outputs["full_name"] != "John Smith" {
+		t.Fatalf("success %v, outputs %v, error %s", res.Success, res.Outputs, res.Error)
+	}
+	c := failed(t, run(newAction(t, dev, cfgJSON(srv.URL+"/bomb", hdr), nil, nil), nil), webhook.OutcomeTooLarge, 2*time.Second)
+	if !strings.Contains(c.Error, "1048576-byte limit") {
+		t.Fatalf("error %q", c.Error)
 	}
 }
 
