@@ -443,9 +443,8 @@ type call struct {
 	a      *Action
 	red    redactor
 	result plugins.ActionResult
-	// calls holds the call's one trace entry, returned as the result's
-	// Calls without a copy; trace points at it.
-	calls  [1]plugins.Call
+	// calls is the result's Calls: one entry, the call's trace.
+	calls  []plugins.Call
 	trace  *plugins.Call
 	start  time.Time
 	inputs map[string]any
@@ -457,6 +456,34 @@ type call struct {
 	deadline, limit time.Time
 	dctx            context.Context
 	cancel          context.CancelFunc
+
+	// headers and values (which backs the per-call header values) are the
+	// request's headers, reused by the next call: resty copies them into
+	// the request it sends.
+	headers http.Header
+	values  []string
+}
+
+// calls recycles the state of calls. Nothing a call returns points into it.
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+func newCall(a *Action) *call {
+	c := calls.Get().(*call)
+	headers, values := c.headers, c.values[:0]
+	cs := make([]plugins.Call, 1)
+	*c = call{a: a, start: time.Now(), calls: cs, trace: &cs[0], headers: headers, values: values}
+	if c.headers == nil {
+		c.headers = make(http.Header, 8)
+	}
+	return c
+}
+
+// release returns c to the pool, dropping everything it refers to but its buffers.
+func (c *call) release() {
+	clear(c.headers)
+	clear(c.values[:cap(c.values)])
+	*c = call{headers: c.headers, values: c.values[:0]}
+	calls.Put(c)
 }
 
 // armDeadline makes the context that ends the call at its deadline, as a child of ctx.
@@ -483,17 +510,14 @@ func (c *call) fail(outcome, format string, args ...any) plugins.ActionResult {
 
 func (c *call) finish() plugins.ActionResult {
 	c.trace.Duration = time.Since(c.start)
-	c.result.Calls = c.calls[:]
+	c.result.Calls = c.calls
 	return c.result
 }
 
 // Run calls the service once (with retries) and returns its outputs.
 func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.ActionResult {
-	c := &call{a: a, start: time.Now()}
-	c.trace = &c.calls[0]
-	// The result's Calls keep c alive: once the call is done it holds
-	// no secret values and no contexts.
-	defer func() { c.red, c.dctx, c.cancel = redactor{}, nil, nil }()
+	c := newCall(a)
+	defer c.release()
 	c.trace.Method = a.s.method
 	c.trace.URL = a.s.url.Source
 
@@ -529,17 +553,18 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 	}
 
 	// Header names are canonical already (config.go), so the request's
-	// http.Header is filled directly rather than through resty's SetHeaders.
-	// Sized exactly: up to 8 entries fit a map's first group, one allocation.
+	// http.Header (the call's, recycled) is filled directly rather than
+	// through resty's SetHeaders.
 	n := len(a.s.headers) + 5 // User-Agent, Accept, Content-Type, Idempotency-Key, Traceparent
 	if a.s.signing != nil {
 		n += 2
 	}
-	headers := make(http.Header, n)
+	headers := c.headers
 	headers["User-Agent"] = userAgent
 	headers["Accept"] = acceptJSON
 	traceHeaders := make(map[string]string, n-2)
-	values := make([]string, 0, n-3) // backs every per-call header value
+	values := c.values
+	defer func() { c.values = values[:0] }() // keep a grown buffer
 	value := func(v string) []string {
 		values = append(values, v)
 		return values[len(values)-1 : len(values) : len(values)]

@@ -793,6 +793,36 @@ func TestTraceParentPropagation(t *testing.T) {
 	}
 }
 
+// Calls recycle their request state: nothing of one call (headers, keys,
+// traces) may show in the next, and a result stays intact after later calls.
+func TestCallsShareNothing(t *testing.T) {
+	var mu sync.Mutex
+	var got []http.Header
+	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Clone())
+		mu.Unlock()
+		io.WriteString(w, `{"successful":true,"output_data":{"attributes":{"n":"`+r.URL.Path+`"}}}`)
+	}))
+	opts := webhook.Options{AllowPrivate: true, Secrets: webhook.SecretsMap{"T": "tok"}}
+	with := newAction(t, opts, cfgJSON(srv.URL+"/with", `"headers":{"Authorization":"Bearer {{ secret.T }}","X-Extra":"1"}`), nil, []string{"n"})
+	without := newAction(t, opts, cfgJSON(srv.URL+"/without", ""), nil, []string{"n"})
+	first := run(with, nil)
+	second := run(without, nil)
+	if len(got) != 2 || got[1].Get("Authorization") != "" || got[1].Get("X-Extra") != "" {
+		t.Fatalf("the second call sent %v", got[1])
+	}
+	if got[0].Get("Idempotency-Key") == got[1].Get("Idempotency-Key") {
+		t.Fatal("two calls with one idempotency key")
+	}
+	if first.Outputs["n"] != "/with" || first.Calls[0].Headers["X-Extra"] != "1" || first.Calls[0].URL != srv.URL+"/with" {
+		t.Fatalf("the first result changed after a later call: %v %+v", first.Outputs, first.Calls[0])
+	}
+	if second.Outputs["n"] != "/without" || second.Calls[0].Headers["X-Extra"] != "" || second.Calls[0].Headers["Authorization"] != "" {
+		t.Fatalf("second result %v %+v", second.Outputs, second.Calls[0])
+	}
+}
+
 func TestConcurrentRuns(t *testing.T) {
 	srv := webhooktest.NewServer(t, webhooktest.OpenDialog(webhooktest.FullName))
 	a := newAction(t, webhook.Options{AllowPrivate: true, Secrets: webhook.SecretsMap{"T": "tok"}},
