@@ -87,6 +87,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -204,9 +205,6 @@ func EnvKind() plugins.ActionKind {
 
 func init() { plugins.Global().MustRegisterAction(EnvKind()) }
 
-// unparsedContentType is what resty is told the answers are, so that it leaves them alone.
-const unparsedContentType = "none"
-
 // renderEnv holds the maps a call renders its templates and body with:
 // recycled, as nothing keeps them past the call (templates render strings,
 // and a body is encoded at once), and cleared, secrets included, before reuse.
@@ -287,7 +285,6 @@ func New(opts Options, cfg plugins.ActionConfig) (*Action, error) {
 		SetLogger(silentLogger{}). // resty logs errors holding URLs, which may hold secrets
 		SetDisableWarn(true).
 		SetDebug(false).
-		SetResponseBodyLimit(int(s.maxBytes)).
 		SetRetryCount(s.attempts - 1).
 		SetRetryWaitTime(0).
 		SetRetryMaxWaitTime(s.deadline).
@@ -360,11 +357,19 @@ func shouldRetry(resp *resty.Response, err error) bool {
 	if resp != nil && resp.Request != nil && resp.Request.Context().Err() != nil {
 		return false
 	}
+	if err == nil && resp != nil && resp.RawResponse != nil {
+		// Read the answer now: a retry needs the connection back, and a
+		// body cut short is retried like a failed exchange.
+		if c, ok := resp.Request.Context().Value(callKey{}).(*call); ok {
+			c.readBody(resp.RawResponse)
+			err = c.bodyErr
+		}
+	}
 	if err != nil {
 		var pe *PolicyError
 		var ce *tls.CertificateVerificationError
 		switch {
-		case errors.As(err, &pe), errors.As(err, &ce), errors.Is(err, resty.ErrResponseBodyTooLarge),
+		case errors.As(err, &pe), errors.As(err, &ce), errors.Is(err, errTooLarge), isEncodingError(err),
 			errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !isTimeout(err):
 			return false
 		}
@@ -462,16 +467,26 @@ type call struct {
 	// the request it sends.
 	headers http.Header
 	values  []string
+
+	// The answer's body, read by readBody into buf (recycled too) for the
+	// response bodyOf; bodyErr is why reading it failed.
+	bodyOf  *http.Response
+	body    []byte
+	bodyErr error
+	buf     []byte
 }
+
+// maxKeptBuffer is the largest read buffer a recycled call keeps.
+const maxKeptBuffer = 64 << 10
 
 // calls recycles the state of calls. Nothing a call returns points into it.
 var calls = sync.Pool{New: func() any { return new(call) }}
 
 func newCall(a *Action) *call {
 	c := calls.Get().(*call)
-	headers, values := c.headers, c.values[:0]
+	headers, values, buf := c.headers, c.values[:0], c.buf[:0]
 	cs := make([]plugins.Call, 1)
-	*c = call{a: a, start: time.Now(), calls: cs, trace: &cs[0], headers: headers, values: values}
+	*c = call{a: a, start: time.Now(), calls: cs, trace: &cs[0], headers: headers, values: values, buf: buf}
 	if c.headers == nil {
 		c.headers = make(http.Header, 8)
 	}
@@ -482,7 +497,11 @@ func newCall(a *Action) *call {
 func (c *call) release() {
 	clear(c.headers)
 	clear(c.values[:cap(c.values)])
-	*c = call{headers: c.headers, values: c.values[:0]}
+	buf := c.buf[:0]
+	if cap(buf) > maxKeptBuffer {
+		buf = nil
+	}
+	*c = call{headers: c.headers, values: c.values[:0], buf: buf}
 	calls.Put(c)
 }
 
@@ -639,10 +658,10 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 			c.cancel()
 		}
 	}()
-	r := a.client.R().SetContext(rctx)
-	// The answer is decoded here, not by resty: a content type it never
-	// parses spares it two regular expressions per response.
-	r.ForceContentType(unparsedContentType)
+	// The body is read here (readBody), into the call's recycled buffer,
+	// not by resty: after each attempt that retries may follow (the retry
+	// condition), else once Execute returns.
+	r := a.client.R().SetContext(rctx).SetDoNotParseResponse(true)
 	r.Header = headers
 	if body != nil {
 		r.SetBody(bytes.NewReader(body)) // see beforeAttempt
@@ -650,15 +669,20 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 	resp, err := r.Execute(a.s.method, rawURL)
 	c.trace.Attempts = r.Attempt
 	status := 0
-	var respBody []byte
-	if resp != nil {
+	if resp != nil && resp.RawResponse != nil {
 		status = resp.StatusCode()
-		respBody = resp.Body()
+		c.readBody(resp.RawResponse) // a no-op when the retry condition read it
+		if err == nil {
+			err = c.bodyErr
+		}
 	}
 	c.trace.Status = status
 
-	res := c.classify(ctx, err, resp, status, respBody)
-	res.Calls[0].Response = c.red.traceJSON(respBody, c.respJSON)
+	res := c.classify(ctx, err, resp, status, c.body)
+	res.Calls[0].Response = c.red.traceJSON(c.body, c.respJSON)
+	if len(c.body) > 0 && len(res.Calls[0].Response) > 0 && &res.Calls[0].Response[0] == &c.body[0] {
+		res.Calls[0].Response = bytes.Clone(res.Calls[0].Response) // c.body is recycled
+	}
 	a.breaker.done(probe, serviceFault(res.Calls[0].Outcome, status))
 	return res
 }
@@ -690,8 +714,10 @@ func (c *call) classify(parent context.Context, err error, resp *resty.Response,
 		switch {
 		case errors.As(err, &pe):
 			return c.fail(OutcomeRefused, "%v", pe)
-		case errors.Is(err, resty.ErrResponseBodyTooLarge):
+		case errors.Is(err, errTooLarge):
 			return c.fail(OutcomeTooLarge, "the response body is larger than the %d-byte limit (max_response_bytes)", a.s.maxBytes)
+		case isEncodingError(err):
+			return c.fail(OutcomeInvalidResponse, "the service answered %s with a body that is not valid gzip: %v", statusText(resp), err)
 		case errors.As(err, &rw):
 			return c.fail(OutcomeHTTPError, "the service answered %s (%s); %v", statusText(resp), attempts(n), rw)
 		case errors.Is(parent.Err(), context.Canceled):
@@ -700,6 +726,9 @@ func (c *call) classify(parent context.Context, err error, resp *resty.Response,
 			return c.fail(OutcomeDeadline, "no answer within the %s deadline (%s)", deadlineOf(parent, c.deadline, a.s.deadline), attempts(n))
 		case isTimeout(err):
 			return c.fail(OutcomeTimeout, "no answer within the %s timeout (%s)", a.s.timeout, attempts(n))
+		}
+		if status != 0 && errors.Is(err, io.ErrUnexpectedEOF) {
+			return c.fail(OutcomeConnectionError, "the connection closed before the end of the answer's body (%s)", attempts(n))
 		}
 		return c.fail(OutcomeConnectionError, "connection failed (%s): %v", attempts(n), errorText(err))
 	}

@@ -351,6 +351,85 @@ func TestConnectionResetThenSuccess(t *testing.T) {
 	}
 }
 
+// cutBody answers 200 with a Content-Length larger than the body it sends,
+// then closes the connection: the body ends early.
+func cutBody(t *testing.T, w http.ResponseWriter) {
+	t.Helper()
+	conn, bufw, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	bufw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"successful\":tr")
+	bufw.Flush()
+	conn.Close()
+}
+
+func TestBodyCutShortThenSuccess(t *testing.T) {
+	var hits atomic.Int32
+	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			cutBody(t, w)
+			return
+		}
+		io.WriteString(w, `{"successful":true,"output_data":{"attributes":{"n":1}}}`)
+	}))
+	res := run(newAction(t, dev, cfgJSON(srv.URL, `"retry":{"backoff":"5ms"}`), nil, nil), nil)
+	if !res.Success || res.Calls[0].Attempts != 2 || res.Outputs["n"] != 1 {
+		t.Fatalf("success %v attempts %d outputs %v: %s", res.Success, res.Calls[0].Attempts, res.Outputs, res.Error)
+	}
+}
+
+func TestBodyCutShortEveryTime(t *testing.T) {
+	var hits atomic.Int32
+	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		cutBody(t, w)
+	}))
+	for _, retry := range []string{`"retry":{"attempts":1}`, `"retry":{"attempts":3,"backoff":"5ms"}`} {
+		hits.Store(0)
+		c := failed(t, run(newAction(t, dev, cfgJSON(srv.URL, retry), nil, nil), nil), webhook.OutcomeConnectionError, time.Second)
+		if int(hits.Load()) != c.Attempts || !strings.Contains(c.Error, "closed before the end of the answer's body") {
+			t.Fatalf("%s: %d attempts, %d hits, error %q", retry, c.Attempts, hits.Load(), c.Error)
+		}
+	}
+}
+
+// A service that sends its headers and then stalls its body runs into the
+// attempt timeout like one that stalls before answering.
+func TestBodyStalledPastTheTimeout(t *testing.T) {
+	var hits atomic.Int32
+	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"successful":`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+	}))
+	a := newAction(t, dev, cfgJSON(srv.URL, `"timeout":"100ms","deadline":"2s","retry":{"attempts":2,"backoff":"10ms"}`), nil, nil)
+	c := failed(t, run(a, nil), webhook.OutcomeTimeout, 1500*time.Millisecond)
+	if c.Attempts != 2 || hits.Load() != 2 || c.Status != http.StatusOK {
+		t.Fatalf("%d attempts, %d requests, status %d; want 2 attempts of a 200", c.Attempts, hits.Load(), c.Status)
+	}
+}
+
+func TestInvalidGzipIsNotRetried(t *testing.T) {
+	var hits atomic.Int32
+	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Encoding", "gzip")
+		io.WriteString(w, `{"successful":true}`)
+	}))
+	c := failed(t, run(newAction(t, dev, cfgJSON(srv.URL, `"retry":{"attempts":3,"backoff":"5ms"}`), nil, nil), nil), webhook.OutcomeInvalidResponse, time.Second)
+	if c.Attempts != 1 || hits.Load() != 1 || !strings.Contains(c.Error, "not valid gzip") {
+		t.Fatalf("%d attempts, %d hits, error %q", c.Attempts, hits.Load(), c.Error)
+	}
+}
+
 func TestConnectionRefused(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
