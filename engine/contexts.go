@@ -235,18 +235,19 @@ func CheckValue(t dsl.AttrType, declared bool, v any) (any, error) {
 		return jsonValue(v)
 	}
 	switch t {
+	// A value already of its type is returned as it is, not boxed again.
 	case dsl.TypeString:
-		if s, ok := v.(string); ok {
-			return s, nil
+		if _, ok := v.(string); ok {
+			return v, nil
 		}
 	case dsl.TypeBool:
-		if b, ok := v.(bool); ok {
-			return b, nil
+		if _, ok := v.(bool); ok {
+			return v, nil
 		}
 	case dsl.TypeInt:
 		switch x := v.(type) {
 		case int:
-			return x, nil
+			return v, nil
 		case int8, int16, int32, int64, uint8, uint16, uint32, uint64, uint:
 			i := reflect.ValueOf(x)
 			if i.CanInt() {
@@ -268,7 +269,7 @@ func CheckValue(t dsl.AttrType, declared bool, v any) (any, error) {
 	case dsl.TypeFloat:
 		switch x := v.(type) {
 		case float64:
-			return x, nil
+			return v, nil
 		case float32:
 			return float64(x), nil
 		case int:

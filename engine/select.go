@@ -34,9 +34,9 @@ func candidateOf(in *dsl.Intent) Candidate {
 }
 
 // addIntents adds the intents of list said by speaker (and with id only, when set) as candidates.
-// The candidates are sized exactly (they outlive the turn, in its trace);
-// the pending list grows in the turn's scratch buffer, which one selection
-// uses at a time.
+// The candidates (which outlive the turn, in its trace) take room in the
+// reply's allocation or are sized exactly; the pending list grows in the
+// turn's scratch buffer, which one selection uses at a time.
 func (t *turn) addIntents(sel *Selection, out []pending, list []*dsl.Intent, speaker, only string, b *block) []pending {
 	n := 0
 	for _, in := range list {
@@ -47,7 +47,12 @@ func (t *turn) addIntents(sel *Selection, out []pending, list []*dsl.Intent, spe
 	if n == 0 {
 		return out
 	}
-	sel.Candidates = slices.Grow(sel.Candidates, n)
+	if sel.Candidates == nil && n <= len(t.cands) {
+		// Room in the reply's allocation, capped so that growing copies out.
+		sel.Candidates, t.cands = t.cands[:0:n], t.cands[n:]
+	} else {
+		sel.Candidates = slices.Grow(sel.Candidates, n)
+	}
 	if out == nil && b == nil {
 		out = t.pend[:0]
 	}

@@ -50,17 +50,23 @@ type turn struct {
 	hints                   []*plugins.Hints
 	idx                     []int
 	pend                    []pending // see addIntents
+
+	cands []Candidate // unused room for candidates in the reply's allocation
 }
 
 // turnPool recycles the scratch state of turns; replies and traces are never recycled.
 var turnPool = sync.Pool{New: func() any { return new(turn) }}
 
-// replyAndTrace allocates a reply and its trace together.
+// replyAndTrace allocates a reply and its trace together, with room for
+// what a typical turn records: a message, two selections among three
+// candidates, and an action.
 type replyAndTrace struct {
 	reply Reply
 	trace Trace
 	msgs  [1]Message
 	sels  [2]Selection
+	cands [3]Candidate
+	acts  [1]ActionTrace
 }
 
 func newTurn(ctx context.Context, e *Engine, cfg *dsl.Config, userID string, u plugins.Utterance, st store.State) *turn {
@@ -71,7 +77,8 @@ func newTurn(ctx context.Context, e *Engine, cfg *dsl.Config, userID string, u p
 		envBuf: env, convBuf: conv, uttBuf: utt, interp: interp, hints: hints, idx: idx, pend: pend}
 	rt := &replyAndTrace{}
 	t.tr = &rt.trace
-	*t.tr = Trace{UserID: userID, ConfigVersion: cfg.Version, Time: now, Utterance: traceUtterance(u), Selections: rt.sels[:0]}
+	*t.tr = Trace{UserID: userID, ConfigVersion: cfg.Version, Time: now, Utterance: traceUtterance(u), Selections: rt.sels[:0], Actions: rt.acts[:0]}
+	t.cands = rt.cands[:]
 	t.reply = &rt.reply
 	*t.reply = Reply{Messages: rt.msgs[:0], Trace: t.tr}
 	t.tr.Start = t.position()

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -85,10 +86,18 @@ func Compile(src string, env Env, kind Kind) (*Program, error) {
 	return &Program{Source: src, prog: p}, nil
 }
 
+// vms recycles expr-lang's virtual machines (and their stacks) between runs.
+var vms = sync.Pool{New: func() any { return new(vm.VM) }}
+
 // Run evaluates the program against env.
 func (p *Program) Run(env map[string]any) (any, error) {
-	var vmach vm.VM
+	vmach := vms.Get().(*vm.VM)
 	out, err := vmach.Run(p.prog, env)
+	// Keep no values of env alive in the pool.
+	clear(vmach.Stack[:cap(vmach.Stack)])
+	clear(vmach.Variables)
+	clear(vmach.Scopes[:cap(vmach.Scopes)])
+	vms.Put(vmach)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %q: %s", p.Source, firstLine(err.Error()))
 	}

@@ -67,21 +67,28 @@ func (t *Template) Render(env map[string]any) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
 		return t.parts[0].text, nil
 	}
-	var b strings.Builder
+	// Render every part, then join them in one allocation.
+	var buf [8]string
+	texts, n := buf[:0], 0
 	var first error
 	for _, p := range t.parts {
-		if p.prog == nil {
-			b.WriteString(p.text)
-			continue
-		}
-		v, err := p.prog.Run(env)
-		if err != nil {
-			if first == nil {
+		s := p.text
+		if p.prog != nil {
+			v, err := p.prog.Run(env)
+			if err != nil && first == nil {
 				first = err
 			}
-			continue
+			s = Format(v) // "" after an error
 		}
-		b.WriteString(Format(v))
+		texts, n = append(texts, s), n+len(s)
+	}
+	if len(texts) == 1 {
+		return texts[0], first
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range texts {
+		b.WriteString(s)
 	}
 	return b.String(), first
 }
