@@ -593,3 +593,45 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The W3C trace context of a webchat request reaches the webhooks its turn
+// calls; a request without one makes calls without one.
+func TestTraceParentReachesTheWebhook(t *testing.T) {
+	m, mockURL := startMock(t, "../mocks/greeter.cue")
+	e := openGreeter(t, mockURL)
+	_, base := startServer(t, e, server.Options{APIKeys: []string{apiKey}, AdminKeys: []string{adminKey}})
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, user := range []string{"traced", "untraced"} {
+		ctxURL := base + "/api/users/" + user + "/context"
+		do(t, "POST", ctxURL, adminKey, "application/json", `{"key":"first_name","value":"John"}`).ok(t, nil)
+		do(t, "POST", ctxURL, adminKey, "application/json", `{"key":"last_name","value":"Smith"}`).ok(t, nil)
+		do(t, "POST", base+"/incoming/webchat", apiKey, "application/json", webchat(user, "chat_open", "", "")).ok(t, nil)
+		req, err := http.NewRequest("POST", base+"/incoming/webchat", strings.NewReader(webchat(user, "button_response", "OK", "ok")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		if user == "traced" {
+			req.Header.Set("traceparent", tp)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", user, resp.StatusCode)
+		}
+	}
+	reqs := m.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d webhook calls, want 2", len(reqs))
+	}
+	if got := reqs[0].Headers["Traceparent"]; got != tp {
+		t.Fatalf("the traced turn's call carried traceparent %q, want %q", got, tp)
+	}
+	if got, ok := reqs[1].Headers["Traceparent"]; ok {
+		t.Fatalf("the untraced turn's call carried traceparent %q", got)
+	}
+}

@@ -242,8 +242,10 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 	}
 	// The turn runs to its end even if the client goes away, so a
 	// conversation never stops half-way through its actions; actions have
-	// their own deadlines.
-	reply, err := s.eng.Handle(context.WithoutCancel(r.Context()), req.UserID, u)
+	// their own deadlines. A W3C trace context of the request is passed
+	// on to the turn's actions.
+	ctx := plugins.ContextWithTraceParent(context.WithoutCancel(r.Context()), r.Header.Get("Traceparent"))
+	reply, err := s.eng.Handle(ctx, req.UserID, u)
 	if err != nil {
 		s.metrics.turnError.Inc()
 		if errors.Is(err, engine.ErrClosed) {

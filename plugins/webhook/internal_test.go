@@ -180,17 +180,9 @@ func TestTraceBody(t *testing.T) {
 	}
 }
 
-func TestIdempotencyKeyAndTraceParent(t *testing.T) {
+func TestIdempotencyKey(t *testing.T) {
 	k := newIdempotencyKey()
 	if len(k) != 36 || k[14] != '4' || strings.Count(k, "-") != 4 || k == newIdempotencyKey() {
 		t.Fatalf("key %q", k)
-	}
-	if _, _, ok := parseTraceParent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"); !ok {
-		t.Fatal("valid traceparent rejected")
-	}
-	for _, bad := range []string{"", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
-		if _, _, ok := parseTraceParent(bad); ok {
-			t.Errorf("accepted %q", bad)
-		}
 	}
 }

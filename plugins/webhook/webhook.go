@@ -71,15 +71,15 @@
 // link-local, unspecified, CGNAT and multicast addresses unless the action
 // sets allow_private: true or Options.AllowPrivate is set (development mode:
 // PARLEY_DEV=1 for the parley binary). Proxies from the environment are not
-// used. Every call carries a W3C traceparent header continuing the trace put
-// in the context by ContextWithTraceParent, or starting a new one.
+// used. A call made in a W3C trace context (plugins.ContextWithTraceParent;
+// parley serve takes it from the webchat request) passes it on in a
+// traceparent header; without one, none is sent (Parley starts no traces).
 package webhook
 
 import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	_ "embed"
@@ -616,14 +616,13 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 	}
 	c.trace.Request = c.red.traceJSON(body, true)
 
-	var random [40]byte
-	_, _ = rand.Read(random[:])
-	key := formatUUID([16]byte(random[:16]))
+	key := newIdempotencyKey()
 	headers["Idempotency-Key"] = value(key)
 	traceHeaders["Idempotency-Key"] = key
-	tp := outboundTraceParent(ctx, [24]byte(random[16:]))
-	headers["Traceparent"] = value(tp)
-	traceHeaders["Traceparent"] = tp
+	if tp, ok := plugins.TraceParentFromContext(ctx); ok {
+		headers["Traceparent"] = value(tp)
+		traceHeaders["Traceparent"] = tp
+	}
 	if g := a.s.signing; g != nil {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		sig := Sign(secrets[g.secret].(string), ts, body)
