@@ -270,7 +270,7 @@ func New(opts Options, cfg plugins.ActionConfig) (*Action, error) {
 		// No "Accept-Encoding: gzip" on every call: webhook answers are small
 		// JSON, the header costs each call a header for both sides to
 		// handle, and max_response_bytes then bounds the bytes received.
-		// A configured Accept-Encoding header still works (resty decodes gzip).
+		// A configured Accept-Encoding header still works (readBody decodes gzip).
 		DisableCompression: true,
 	}
 	hc := &http.Client{
@@ -284,13 +284,7 @@ func New(opts Options, cfg plugins.ActionConfig) (*Action, error) {
 	a.client = resty.NewWithClient(hc).
 		SetLogger(silentLogger{}). // resty logs errors holding URLs, which may hold secrets
 		SetDisableWarn(true).
-		SetDebug(false).
-		SetRetryCount(s.attempts - 1).
-		SetRetryWaitTime(0).
-		SetRetryMaxWaitTime(s.deadline).
-		SetRetryAfter(a.retryWait).
-		AddRetryCondition(shouldRetry). // replaces resty's default: shouldRetry handles err != nil itself
-		OnBeforeRequest(beforeAttempt)
+		SetDebug(false) // no retries of resty's: a call makes its attempts itself (exchange)
 	return a, nil
 }
 
@@ -306,39 +300,6 @@ func (silentLogger) Errorf(string, ...any) {}
 func (silentLogger) Warnf(string, ...any)  {}
 func (silentLogger) Debugf(string, ...any) {}
 
-// beforeAttempt prepares every retry (attempt 2 and on) of a call.
-//
-// It bounds the retry by the call's deadline: each attempt is bounded by
-// the client's Timeout (net/http gives it a context of its own), and when
-// that timeout ends before the deadline, the first attempt cannot pass the
-// deadline, so the deadline's own context (and timer) is only made here,
-// for retries (see Run).
-//
-// It gives the retry a fresh reader over the request body. The body goes to
-// resty as a *bytes.Reader, which resty hands to net/http as is (a []byte
-// body would be copied three times per attempt), so the reader of the
-// previous attempt is spent. ReadAt neither moves nor reads that reader's
-// position, which net/http may still be reading from.
-func beforeAttempt(_ *resty.Client, r *resty.Request) error {
-	if r.Attempt <= 1 {
-		return nil
-	}
-	if c, ok := r.Context().Value(callKey{}).(*call); ok && c.cancel == nil {
-		r.SetContext(c.armDeadline(r.Context()))
-	}
-	if br, ok := r.Body.(*bytes.Reader); ok {
-		b := make([]byte, br.Size())
-		if _, err := br.ReadAt(b, 0); err != nil && len(b) > 0 {
-			return fmt.Errorf("rewinding the request body for a retry: %w", err)
-		}
-		r.Body = bytes.NewReader(b)
-	}
-	return nil
-}
-
-// callKey is the request context key of the call an attempt belongs to.
-type callKey struct{}
-
 // retryWaitError is a retry the deadline leaves no time for.
 type retryWaitError struct {
 	wait       time.Duration
@@ -352,19 +313,11 @@ func (e *retryWaitError) Error() string {
 	return fmt.Sprintf("no time left before the deadline for a retry in %s", e.wait.Round(time.Millisecond))
 }
 
-// shouldRetry is the only retry condition: it replaces resty's default and so handles errors itself.
-func shouldRetry(resp *resty.Response, err error) bool {
-	if resp != nil && resp.Request != nil && resp.Request.Context().Err() != nil {
-		return false
-	}
-	if err == nil && resp != nil && resp.RawResponse != nil {
-		// Read the answer now: a retry needs the connection back, and a
-		// body cut short is retried like a failed exchange.
-		if c, ok := resp.Request.Context().Value(callKey{}).(*call); ok {
-			c.readBody(resp.RawResponse)
-			err = c.bodyErr
-		}
-	}
+// retryable reports whether an attempt that ended with resp and err may be
+// retried: after a connection error or timeout (not a refusal, a bad
+// certificate, a body over the limit or an invalid encoding), or a 429,
+// 502, 503 or 504.
+func retryable(resp *resty.Response, err error) bool {
 	if err != nil {
 		var pe *PolicyError
 		var ce *tls.CertificateVerificationError
@@ -373,9 +326,9 @@ func shouldRetry(resp *resty.Response, err error) bool {
 			errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !isTimeout(err):
 			return false
 		}
-		return true // connection refused or reset, EOF, attempt timeout
+		return true // connection refused or reset, EOF, a body cut short, attempt timeout
 	}
-	if resp == nil {
+	if resp == nil || resp.RawResponse == nil {
 		return false
 	}
 	switch resp.StatusCode() {
@@ -385,29 +338,22 @@ func shouldRetry(resp *resty.Response, err error) bool {
 	return false
 }
 
-// retryWait decides the wait before the next attempt: Retry-After on a 429,
-// else exponential backoff with equal jitter; never past the deadline.
-func (a *Action) retryWait(_ *resty.Client, resp *resty.Response) (time.Duration, error) {
-	attempt := resp.Request.Attempt
+// retryWait decides the wait after attempt (from 1) before the next one:
+// Retry-After on a 429, else exponential backoff with equal jitter; never
+// up to limit, the end of the call.
+func (a *Action) retryWait(attempt int, resp *resty.Response, limit time.Time) (time.Duration, error) {
 	d := a.s.backoff << (attempt - 1)
 	if d > a.s.maxBackoff || d <= 0 {
 		d = a.s.maxBackoff
 	}
 	wait := d/2 + mrand.N(d/2+1)
 	fromHeader := false
-	if resp.StatusCode() == http.StatusTooManyRequests {
+	if resp != nil && resp.RawResponse != nil && resp.StatusCode() == http.StatusTooManyRequests {
 		if ra, ok := parseRetryAfter(resp.Header().Get("Retry-After"), time.Now()); ok {
 			wait, fromHeader = ra, true
 		}
 	}
-	if wait <= 0 {
-		wait = time.Nanosecond // 0 would make resty use its own backoff
-	}
-	dl, ok := resp.Request.Context().Deadline()
-	if c, isCall := resp.Request.Context().Value(callKey{}).(*call); isCall {
-		dl, ok = c.limit, true
-	}
-	if ok && time.Until(dl) <= wait {
+	if time.Until(limit) <= wait {
 		return 0, &retryWaitError{wait: wait, retryAfter: fromHeader}
 	}
 	return wait, nil
@@ -468,9 +414,8 @@ type call struct {
 	headers http.Header
 	values  []string
 
-	// The answer's body, read by readBody into buf (recycled too) for the
-	// response bodyOf; bodyErr is why reading it failed.
-	bodyOf  *http.Response
+	// The last answer's body, read by readBody into buf (recycled too);
+	// bodyErr is why reading it failed.
 	body    []byte
 	bodyErr error
 	buf     []byte
@@ -639,41 +584,20 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 		return c.fail(OutcomeBreakerOpen, "circuit breaker open after repeated failures of the service; a trial call is in flight")
 	}
 
-	// One context per attempt: net/http's for the timeout (the client's
-	// Timeout). The deadline needs its own context only when an attempt
-	// could pass it: from the first attempt when the timeout is not shorter
-	// than the time left, else from the first retry (beforeAttempt).
 	c.deadline = c.start.Add(a.s.deadline)
 	c.limit = c.deadline
 	if dl, ok := ctx.Deadline(); ok && dl.Before(c.limit) {
 		c.limit = dl
-	}
-	rctx := context.WithValue(ctx, callKey{}, c)
-	if time.Until(c.limit) <= a.s.timeout {
-		rctx = c.armDeadline(rctx)
 	}
 	defer func() {
 		if c.cancel != nil {
 			c.cancel()
 		}
 	}()
-	// The body is read here (readBody), into the call's recycled buffer,
-	// not by resty: after each attempt that retries may follow (the retry
-	// condition), else once Execute returns.
-	r := a.client.R().SetContext(rctx).SetDoNotParseResponse(true)
-	r.Header = headers
-	if body != nil {
-		r.SetBody(bytes.NewReader(body)) // see beforeAttempt
-	}
-	resp, err := r.Execute(a.s.method, rawURL)
-	c.trace.Attempts = r.Attempt
+	resp, err := c.exchange(ctx, rawURL, headers, body)
 	status := 0
 	if resp != nil && resp.RawResponse != nil {
 		status = resp.StatusCode()
-		c.readBody(resp.RawResponse) // a no-op when the retry condition read it
-		if err == nil {
-			err = c.bodyErr
-		}
 	}
 	c.trace.Status = status
 
@@ -684,6 +608,52 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 	}
 	a.breaker.done(probe, serviceFault(res.Calls[0].Outcome, status))
 	return res
+}
+
+// exchange makes the attempts of the call and returns the last one's
+// answer (its body read by readBody into c.body) or error. Each attempt is
+// a resty request bounded by the attempt timeout (the client's Timeout,
+// which net/http gives a context of its own) and by the end of the call,
+// whose context (and timer) is only made once an attempt could reach it.
+// Attempts that retryable allows are retried after retryWait, with the
+// same headers, Idempotency-Key included.
+func (c *call) exchange(ctx context.Context, url string, headers http.Header, body []byte) (*resty.Response, error) {
+	a, actx := c.a, ctx
+	for attempt := 1; ; attempt++ {
+		c.trace.Attempts, c.body, c.bodyErr = attempt, nil, nil
+		if c.cancel == nil && time.Until(c.limit) <= a.s.timeout {
+			actx = c.armDeadline(ctx)
+		}
+		r := a.client.R().SetContext(actx).SetDoNotParseResponse(true)
+		r.Header = headers
+		if body != nil {
+			// A reader per attempt: net/http may still be reading the last
+			// one. resty hands a *bytes.Reader to net/http as it is.
+			r.SetBody(bytes.NewReader(body))
+		}
+		resp, err := r.Execute(a.s.method, url)
+		if err == nil && resp != nil && resp.RawResponse != nil {
+			c.readBody(resp.RawResponse)
+			err = c.bodyErr
+		}
+		if attempt >= a.s.attempts || actx.Err() != nil || !retryable(resp, err) {
+			return resp, err
+		}
+		wait, werr := a.retryWait(attempt, resp, c.limit)
+		if werr != nil {
+			if err == nil {
+				err = werr
+			}
+			return resp, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-actx.Done():
+			t.Stop()
+			return resp, actx.Err()
+		}
+	}
 }
 
 // serviceFault reports whether a call's outcome counts against the breaker.
