@@ -65,3 +65,39 @@ func BenchmarkTurnWithWebhook(b *testing.B) {
 		return nil
 	})
 }
+
+// BenchmarkTurnAroundPlainPost is the engine's share of BenchmarkTurnWithWebhook:
+// the same turn, whose action (a Go action) makes the plain POST itself,
+// beside the plain POST alone. Its x_plain_post, less 1, is what the engine
+// adds around an action call.
+func BenchmarkTurnAroundPlainPost(b *testing.B) {
+	srv := webhooktest.NewServer(b, webhooktest.OpenDialog(webhooktest.FullName))
+	body, _ := json.Marshal(map[string]any{"input_data": map[string]any{"attributes": map[string]any{"first_name": "John", "last_name": "Smith"}}})
+	client := webhooktest.PlainClient()
+	b.Cleanup(client.CloseIdleConnections)
+	fn := func(ctx context.Context, req plugins.ActionRequest) plugins.ActionResult {
+		if err := webhooktest.PlainPost(client, srv.URL, body); err != nil {
+			return plugins.ActionResult{Error: err.Error()}
+		}
+		return plugins.ActionResult{Success: true, Outputs: map[string]any{"full_name": "John Smith"}}
+	}
+	src := strings.Replace(webhookTurnScenario, `webhook: url: "URL"`, `go: "full_name"`, 1)
+	e := open(b, src, map[string]plugins.ActionFunc{"full_name": fn})
+	ctx := context.Background()
+	for k, v := range map[string]string{"first_name": "John", "last_name": "Smith"} {
+		if err := e.SetAttribute(ctx, "bench", k, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	u := plugins.Utterance{Type: plugins.Text, Text: "go"}
+	webhooktest.ComparePlainPost(b, srv.URL, body, "turn", func() error {
+		r, err := e.Handle(ctx, "bench", u)
+		if err != nil {
+			return err
+		}
+		if len(r.Messages) != 1 || r.Messages[0].Text != "Hello John Smith!" {
+			return errors.New("unexpected reply: " + r.Messages[0].Text)
+		}
+		return nil
+	})
+}
