@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
+	"time"
+
+	"github.com/go-resty/resty/v2"
 
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/webhook"
@@ -36,4 +40,30 @@ func BenchmarkWebhookCall(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkRestyBaseline is a reference for BenchmarkWebhookCall: a bare
+// resty POST of the same body (no retries, templates, trace or decoding;
+// the same number of headers as the plain POST), and the same with two more
+// headers, as many as a call sends beyond the plain POST's (Accept and
+// Idempotency-Key), each beside the plain net/http POST. It measures what
+// resty and the extra headers cost before any code of ours runs.
+func BenchmarkRestyBaseline(b *testing.B) {
+	srv := webhooktest.NewServer(b, webhooktest.OpenDialog(webhooktest.FullName))
+	inputs := map[string]any{"first_name": "John", "last_name": "Smith"}
+	body, _ := json.Marshal(map[string]any{"input_data": map[string]any{"attributes": inputs}})
+	tr := &http.Transport{MaxIdleConnsPerHost: 32, DisableCompression: true}
+	b.Cleanup(tr.CloseIdleConnections)
+	c := resty.NewWithClient(&http.Client{Timeout: 5 * time.Second, Transport: tr})
+	webhooktest.ComparePlainPost(b, srv.URL, body, "resty", func() error {
+		_, err := c.R().SetHeader("Content-Type", "application/json").SetBody(body).Post(srv.URL)
+		return err
+	})
+	webhooktest.ComparePlainPost(b, srv.URL, body, "resty_2_headers", func() error {
+		_, err := c.R().SetHeader("Content-Type", "application/json").
+			SetHeader("Idempotency-Key", "0b7e1f0c-9a8a-4b39-b0b1-3d2c1a0f9e8d").
+			SetHeader("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").
+			SetBody(body).Post(srv.URL)
+		return err
+	})
 }
