@@ -47,7 +47,7 @@ func (t *turn) runAction(in *dsl.Intent, call *dsl.ActionCall) {
 		var v any
 		if m.Prog != nil {
 			var err error
-			if v, err = m.Prog.Run(t.envMap()); err != nil {
+			if v, err = m.Prog.Run(t.envFor(m.Prog.Names())); err != nil {
 				at.Skipped, at.Error = true, fmt.Sprintf("input %s: %v", m.Name, err)
 				return
 			}
@@ -93,6 +93,11 @@ func (t *turn) stageOutputs(sc *dsl.Scenario, call *dsl.ActionCall, outputs map[
 		return nil, nil
 	}
 	var env map[string]any
+	for _, m := range call.Outputs {
+		if m.Prog != nil {
+			t.need(m.Prog.Names()) // before env copies the environment
+		}
+	}
 	for _, m := range call.Outputs {
 		var v any
 		if m.Prog != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -446,4 +447,73 @@ func TestForget(t *testing.T) {
 	}
 	// The next utterance starts afresh.
 	play(t, e, "u", []step{{u: click("ok"), want: []string{engine.DefaultNoMatchText}}})
+}
+
+// The utterance and conversation contexts are put in an expression's
+// environment only when it reads them: each kind of expression that reads
+// them, directly or through $env, must see them, also as the only
+// expression of the turn that does.
+func TestEveryKindOfExpressionSeesTheContextsItReads(t *testing.T) {
+	const (
+		plainCall = `{use: "a"}`
+		plainText = `text: "{{ session.echo }}"`
+		echoOut   = `outputs: {"session.echo": "output.said"}`
+	)
+	cases := []struct {
+		name, cond, call, respCond, message, want string
+	}{
+		{name: "user intent condition", cond: `"utterance.text == 'go' && conversation.current_turn == ''"`,
+			call: plainCall, message: `text: "ok"`, want: "ok"},
+		{name: "action input", call: `{use: "a", inputs: {said: "utterance.text + '@' + conversation.current_scene"}, ` + echoOut + `}`,
+			message: plainText, want: "go@main"},
+		{name: "action output", call: `{use: "a", outputs: {"session.echo": "conversation.current_intent + '/' + utterance.type"}}`,
+			message: plainText, want: "go/text"},
+		{name: "app intent condition", call: plainCall, respCond: `"conversation.current_intent == 'go' && utterance.type == 'text'"`,
+			message: `text: "ok"`, want: "ok"},
+		{name: "message template", call: plainCall, message: `text: "{{ conversation.current_turn }} {{ utterance.text }}"`, want: "t go"},
+		{name: "button template", call: plainCall, message: `text: "ok", buttons: [{text: "{{ utterance.text }} {{ conversation.current_intent }}", callback: "go"}]`, want: "ok|go r"},
+		{name: "the whole environment", call: plainCall, message: `text: "{{ $env.utterance.text }} {{ $env.conversation.current_scene }}"`, want: "go main"},
+	}
+	echo := func(_ context.Context, req plugins.ActionRequest) plugins.ActionResult {
+		return plugins.ActionResult{Success: true, Outputs: map[string]any{"said": req.Inputs["said"]}}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conds, respConds := "", ""
+			if tc.cond != "" {
+				conds = "conditions: [" + tc.cond + "]"
+			}
+			if tc.respCond != "" {
+				respConds = "conditions: [" + tc.respCond + "]"
+			}
+			src := `scenarios: s: {
+	attributes: {said: "string"}
+	actions: a: {go: "echo", inputs: ["said"], outputs: ["said"]}
+}
+` + single(`t: {
+		behaviors: ["starting", "open"]
+		request: [{id: "go", utterances: ["go"], `+conds+`
+			actions: [`+tc.call+`]}]
+		response: [{id: "r", `+respConds+`
+			message: {`+tc.message+`}}]
+	}`)
+			e := open(t, src, map[string]plugins.ActionFunc{"echo": echo})
+			for i := 0; i < 3; i++ { // turns recycle their environments
+				r, err := e.Handle(context.Background(), fmt.Sprint("u", i), text("go"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := ""
+				for _, m := range r.Messages {
+					got += m.Text
+					for _, b := range m.Buttons {
+						got += "|" + b.Text
+					}
+				}
+				if got != tc.want || len(r.Trace.Errors) != 0 {
+					t.Fatalf("reply %q, want %q; trace errors %v", got, tc.want, r.Trace.Errors)
+				}
+			}
+		})
+	}
 }

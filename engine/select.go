@@ -339,6 +339,9 @@ func (t *turn) convertAttrs(in *dsl.Intent, attrs map[string]any) (map[string]an
 // envWith returns a copy of the turn's environment with the interpreted
 // attributes of in stored where they would be if in were chosen.
 func (t *turn) envWith(in *dsl.Intent, attrs map[string]any) map[string]any {
+	for _, c := range in.Conditions {
+		t.need(c.Prog.Names())
+	}
 	base := t.envMap()
 	if len(attrs) == 0 {
 		return base
@@ -376,6 +379,9 @@ func (t *turn) failing(conds []*dsl.Condition, env map[string]any) *ConditionTra
 		return nil
 	}
 	if env == nil {
+		for _, c := range conds {
+			t.need(c.Prog.Names())
+		}
 		env = t.envMap()
 	}
 	return t.failingIn(conds, env)

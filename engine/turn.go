@@ -38,7 +38,9 @@ type turn struct {
 	pos          position
 
 	env       map[string]any // the expression environment, built on first use
-	convDirty bool
+	convDirty bool           // the conversation context is out of date
+	convReady bool           // env holds the conversation context (need)
+	uttReady  bool           // env holds the utterance context (need)
 
 	completing bool // a recorded intent completes the conversation at the end of its step
 	tr         *Trace
@@ -383,7 +385,7 @@ func (t *turn) say(in *dsl.Intent) {
 func (t *turn) render(in *dsl.Intent, tpl *expression.Template) string {
 	var env map[string]any
 	if expression.IsTemplate(tpl.Source) {
-		env = t.envMap()
+		env = t.envFor(tpl.Names())
 	}
 	s, err := tpl.Render(env)
 	if err != nil {
@@ -392,7 +394,9 @@ func (t *turn) render(in *dsl.Intent, tpl *expression.Template) string {
 	return s
 }
 
-// envMap returns the expression environment of the turn, up to date.
+// envMap returns the expression environment of the turn, up to date, with
+// the user, session and global contexts. The utterance and conversation
+// contexts are added by need, for the expressions that read them.
 func (t *turn) envMap() map[string]any {
 	if t.env == nil {
 		if t.envBuf == nil {
@@ -404,16 +408,56 @@ func (t *turn) envMap() map[string]any {
 		t.env[ContextUser] = t.st.User
 		t.env[ContextSession] = t.st.Session
 		t.env[ContextGlobal] = t.cfg.Global
-		u := t.uttBuf
-		u["text"], u["type"], u["callback_id"], u["value"], u["platform"] = t.u.Text, utteranceType(t.u.Type), t.u.CallbackID, t.u.Value, t.u.Platform
-		t.env[ContextUtterance] = u
-		t.env[ContextConversation] = t.convBuf
 	}
-	if t.convDirty {
+	if t.convDirty && t.convReady {
 		refreshConversation(t.st, t.convBuf)
 		t.convDirty = false
 	}
 	return t.env
+}
+
+// envFor is envMap with what the names of an expression (Program.Names) need.
+func (t *turn) envFor(names []string) map[string]any {
+	t.need(names)
+	return t.envMap()
+}
+
+// need adds to the environment the utterance and conversation contexts
+// when names reads them (building them costs a turn that reads neither).
+func (t *turn) need(names []string) {
+	for _, n := range names {
+		switch n {
+		case ContextUtterance:
+			t.needUtterance()
+		case ContextConversation:
+			t.needConversation()
+		case "$env":
+			t.needUtterance()
+			t.needConversation()
+		}
+	}
+}
+
+func (t *turn) needUtterance() {
+	if t.uttReady {
+		return
+	}
+	env := t.envMap()
+	u := t.uttBuf
+	u["text"], u["type"], u["callback_id"], u["value"], u["platform"] = t.u.Text, utteranceType(t.u.Type), t.u.CallbackID, t.u.Value, t.u.Platform
+	env[ContextUtterance] = u
+	t.uttReady = true
+}
+
+func (t *turn) needConversation() {
+	if t.convReady {
+		return
+	}
+	env := t.envMap()
+	t.convReady = true
+	refreshConversation(t.st, t.convBuf)
+	t.convDirty = false
+	env[ContextConversation] = t.convBuf
 }
 
 // refreshConversation is conversationMap into the turn's buffer, boxing

@@ -10,10 +10,12 @@ package expression
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
@@ -71,6 +73,29 @@ func Open(fields map[string]types.Type) types.Map {
 type Program struct {
 	Source string
 	prog   *vm.Program
+	names  []string
+}
+
+// Names returns the names the program reads from its environment, sorted:
+// every identifier in it (a name it binds itself may be among them), and
+// "$env" when it reads the environment as a whole. An evaluator may leave
+// out of the environment what no program it runs names.
+func (p *Program) Names() []string { return p.names }
+
+// identifiers lists the identifiers of an expression's syntax tree, sorted, without repeats.
+func identifiers(node ast.Node) []string {
+	var c identCollector
+	ast.Walk(&node, &c)
+	slices.Sort(c.names)
+	return slices.Compact(c.names)
+}
+
+type identCollector struct{ names []string }
+
+func (c *identCollector) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok {
+		c.names = append(c.names, id.Value)
+	}
 }
 
 // Compile compiles src against env. Errors are *Error values with the offset of the problem in src.
@@ -83,7 +108,7 @@ func Compile(src string, env Env, kind Kind) (*Program, error) {
 	if err != nil {
 		return nil, convert(src, err)
 	}
-	return &Program{Source: src, prog: p}, nil
+	return &Program{Source: src, prog: p, names: identifiers(p.Node())}, nil
 }
 
 // vms recycles expr-lang's virtual machines (and their stacks) between runs.

@@ -1,6 +1,7 @@
 package expression
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,5 +119,33 @@ func BenchmarkRunCondition(b *testing.B) {
 		if ok, _ := p.RunBool(env); !ok {
 			b.Fatal("false")
 		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	env := Open(map[string]types.Type{"user": Open(nil), "session": Open(nil), "utterance": Open(nil)})
+	for src, want := range map[string][]string{
+		`user.age >= 18 && session.x != utterance.text`: {"session", "user", "utterance"},
+		`user.name`:                           {"user"},
+		`1 + 2`:                               nil,
+		`$env.user.name`:                      {"$env"},
+		`let u = user; u.name`:                {"u", "user"},
+		`any(user.tags, # == utterance.text)`: {"user", "utterance"},
+		`user?.name ?? session["x"]`:          {"session", "user"},
+	} {
+		p, err := Compile(src, env, Value)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := p.Names(); !slices.Equal(got, want) {
+			t.Errorf("%s: names %q, want %q", src, got, want)
+		}
+	}
+	tpl, errs := ParseTemplate("Hi {{ user.name }}, {{ utterance.text }} {{ user.age }}", env)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if got := tpl.Names(); !slices.Equal(got, []string{"user", "utterance"}) {
+		t.Errorf("template names %q", got)
 	}
 }

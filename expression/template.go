@@ -2,6 +2,7 @@ package expression
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -10,7 +11,11 @@ import (
 type Template struct {
 	Source string
 	parts  []part
+	names  []string
 }
+
+// Names returns the names the template's expressions read, as Program.Names does.
+func (t *Template) Names() []string { return t.names }
 
 type part struct {
 	text string
@@ -57,6 +62,13 @@ func ParseTemplate(src string, env Env) (*Template, []*Error) {
 		adv := i + 2 + j + 2
 		rest, base = rest[adv:], base+adv
 	}
+	for _, p := range t.parts {
+		if p.prog != nil {
+			t.names = append(t.names, p.prog.names...)
+		}
+	}
+	slices.Sort(t.names)
+	t.names = slices.Compact(t.names)
 	return t, errs
 }
 
