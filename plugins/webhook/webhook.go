@@ -281,10 +281,12 @@ func New(opts Options, cfg plugins.ActionConfig) (*Action, error) {
 		},
 		// No cookie jar: cookies would leak between users.
 	}
+	// One resty request per attempt, without resty's retries: a call makes
+	// its attempts itself (exchange).
 	a.client = resty.NewWithClient(hc).
 		SetLogger(silentLogger{}). // resty logs errors holding URLs, which may hold secrets
 		SetDisableWarn(true).
-		SetDebug(false) // no retries of resty's: a call makes its attempts itself (exchange)
+		SetDebug(false)
 	return a, nil
 }
 
