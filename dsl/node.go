@@ -145,7 +145,6 @@ type node struct {
 	l      *loader
 	t      *tree // nil when the user files do not set this value
 	parent *tree // the nearest existing ancestor, for positions
-	sels   []cue.Selector
 }
 
 func (n node) at(sel cue.Selector) node {
@@ -166,7 +165,6 @@ func (n node) at(sel cue.Selector) node {
 }
 
 func (n node) field(name string) node { return n.at(cue.Str(name)) }
-func (n node) index(i int) node       { return n.at(cue.Index(i)) }
 
 // full is the value unified with the schema; it is only used where schema
 // defaults matter (plugin configuration and global values).

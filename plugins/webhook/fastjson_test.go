@@ -250,7 +250,7 @@ func TestFastRequestEncoderAgreesWithEncodingJSON(t *testing.T) {
 		{"first_name": "John", "last_name": "Smith"},
 		{"b": 1, "a": true, "c": nil, "d": false, "e": -42, "": "empty key"},
 		{"f": 2.5, "g": 2.0, "h": math.Copysign(0, -1), "i": 1e20, "k": 1e-6, "m": 123456789.125, "n": math.MaxInt64, "o": 0.1},
-		{"f": 2.5, "g": 2.0, "h": -0.0, "i": 1e20, "j": 1e21, "k": 1e-6, "l": 1e-7, "m": 123456789.125, "n": math.MaxInt64},
+		{"f": 2.5, "g": 2.0, "h": 0.0, "i": 1e20, "j": 1e21, "k": 1e-6, "l": 1e-7, "m": 123456789.125, "n": math.MaxInt64},
 		{"html": "<a href='x'>&amp;</a>", "space": " ~!@#$%^*()_+{}|:?`-=[];,./"},
 		{"quote": `say "hi"`}, {"backslash": `a\b`}, {"nl": "a\nb"}, {"tab": "a\tb"}, {"ctl": "a\x01b"},
 		{"utf8": "café"}, {"ls": "a\u2028b"}, {"bad": "a\xffb"}, {"k\xff": 1}, {"kq\"": 1},

@@ -148,23 +148,6 @@ func openDialogErrors(list []json.RawMessage) string {
 	return strings.Join(msgs, "; ")
 }
 
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	default:
-		return "number"
-	}
-}
-
 // httpResult applies the http protocol's success check and output mappings.
 func (c *call) httpResult(resp *resty.Response, status int, body []byte) plugins.ActionResult {
 	a, n := c.a, c.trace.Attempts

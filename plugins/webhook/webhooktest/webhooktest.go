@@ -59,6 +59,7 @@ func FullName(attrs map[string]any) (map[string]any, error) {
 		missing = append(missing, "'last_name'")
 	}
 	if len(missing) > 0 {
+		//lint:ignore ST1005 the message is OpenDialog's own
 		return nil, fmt.Errorf("Missing expected attributes: %s", strings.Join(missing, ", "))
 	}
 	return map[string]any{"full_name": first + " " + last}, nil
