@@ -405,21 +405,7 @@ func (t *turn) failingIn(conds []*dsl.Condition, m map[string]any) *ConditionTra
 // finding no candidate at all is not traced.
 func (t *turn) selectApp(required bool) *dsl.Intent {
 	sel := Selection{Speaker: SpeakerApp}
-	pend := t.structural(SpeakerApp, "", &sel)
-	var chosen *dsl.Intent
-	for _, p := range pend {
-		c := &sel.Candidates[p.ti]
-		if chosen != nil {
-			c.Outcome = OutcomeNotReached
-			continue
-		}
-		if cond := t.failing(p.in.Conditions, nil); cond != nil {
-			c.Outcome, c.Reason, c.Condition = OutcomeRejected, "condition false", cond
-			continue
-		}
-		c.Outcome, chosen = OutcomeChosen, p.in
-		sel.Chosen = p.in.ID
-	}
+	chosen := t.firstPassing(&sel, t.structural(SpeakerApp, "", &sel))
 	if !required && len(sel.Candidates) == 0 {
 		return nil
 	}
@@ -446,6 +432,8 @@ func (t *turn) selectVirtual(id string) *dsl.Intent {
 	return chosen
 }
 
+// firstPassing chooses the first of the pending candidates whose conditions
+// pass, marking the others rejected or not reached.
 func (t *turn) firstPassing(sel *Selection, pend []pending) *dsl.Intent {
 	var chosen *dsl.Intent
 	for _, p := range pend {
