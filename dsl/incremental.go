@@ -205,7 +205,7 @@ func (l *Loader) load(files []sourceFile) (*Config, error) {
 		return loadFiles(files, l.opts)
 	}
 
-	groups := groupFiles(files, func(f sourceFile) []string { return l.files[f.rel].names })
+	groups, _ := groupFiles(files, func(f sourceFile) ([]string, bool) { return l.files[f.rel].names, true })
 	l.stats.Groups = len(groups)
 	keys := make([]string, len(groups))
 	keep := make(map[string]bool, len(groups))
@@ -343,10 +343,10 @@ func groupNames(g []sourceFile, files map[string]*cachedFile) []string {
 	return out
 }
 
-// groupFiles splits files (in path order) into groups joined by the scenario
-// names they declare; each group keeps path order, groups are in the order
-// of their first file.
-func groupFiles(files []sourceFile, names func(sourceFile) []string) [][]sourceFile {
+// groupFiles splits files (in path order) into groups joined by the
+// scenario names they declare; each group keeps path order, groups are in
+// the order of their first file. It fails when names does for a file.
+func groupFiles[F any](files []F, names func(F) ([]string, bool)) ([][]F, bool) {
 	parent := make([]int, len(files))
 	for i := range parent {
 		parent[i] = i
@@ -360,8 +360,12 @@ func groupFiles(files []sourceFile, names func(sourceFile) []string) [][]sourceF
 	}
 	owner := map[string]int{}
 	for i, f := range files {
-		for _, name := range names(f) {
-			if j, ok := owner[name]; ok {
+		ns, ok := names(f)
+		if !ok {
+			return nil, false
+		}
+		for _, name := range ns {
+			if j, seen := owner[name]; seen {
 				parent[find(i)] = find(j)
 			} else {
 				owner[name] = i
@@ -369,7 +373,7 @@ func groupFiles(files []sourceFile, names func(sourceFile) []string) [][]sourceF
 		}
 	}
 	index := map[int]int{}
-	var out [][]sourceFile
+	var out [][]F
 	for i, f := range files {
 		r := find(i)
 		k, ok := index[r]
@@ -380,7 +384,7 @@ func groupFiles(files []sourceFile, names func(sourceFile) []string) [][]sourceF
 		}
 		out[k] = append(out[k], f)
 	}
-	return out
+	return out, true
 }
 
 // balance spreads the groups todo over at most n batches by size, largest first.

@@ -178,45 +178,11 @@ func partition(files []parsedFile, n int) [][]parsedFile {
 	if n < 2 || len(files) < 2 {
 		return [][]parsedFile{files}
 	}
-	// Union-find over files, joined by the scenario names they declare.
-	parent := make([]int, len(files))
-	for i := range parent {
-		parent[i] = i
-	}
-	find := func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
-		}
-		return i
-	}
-	owner := map[string]int{}
-	for i, f := range files {
-		names, ok := scenarioNames(f.ast)
-		if !ok {
-			return [][]parsedFile{files}
-		}
-		for _, name := range names {
-			if j, seen := owner[name]; seen {
-				parent[find(i)] = find(j)
-			} else {
-				owner[name] = i
-			}
-		}
-	}
-	groups := map[int][]parsedFile{}
-	var roots []int
-	for i, f := range files {
-		r := find(i)
-		if _, ok := groups[r]; !ok {
-			roots = append(roots, r)
-		}
-		groups[r] = append(groups[r], f)
-	}
-	if len(roots) < 2 {
+	groups, ok := groupFiles(files, func(f parsedFile) ([]string, bool) { return scenarioNames(f.ast) })
+	if !ok || len(groups) < 2 {
 		return [][]parsedFile{files}
 	}
-	n = min(n, len(roots))
+	n = min(n, len(groups))
 	// Largest groups first, each to the lightest batch.
 	size := func(g []parsedFile) int {
 		s := 0
@@ -225,18 +191,18 @@ func partition(files []parsedFile, n int) [][]parsedFile {
 		}
 		return s
 	}
-	sort.SliceStable(roots, func(a, b int) bool { return size(groups[roots[a]]) > size(groups[roots[b]]) })
+	sort.SliceStable(groups, func(a, b int) bool { return size(groups[a]) > size(groups[b]) })
 	batches := make([][]parsedFile, n)
 	weights := make([]int, n)
-	for _, r := range roots {
+	for _, g := range groups {
 		k := 0
 		for j := range weights {
 			if weights[j] < weights[k] {
 				k = j
 			}
 		}
-		batches[k] = append(batches[k], groups[r]...)
-		weights[k] += size(groups[r])
+		batches[k] = append(batches[k], g...)
+		weights[k] += size(g)
 	}
 	for _, b := range batches {
 		sort.Slice(b, func(i, j int) bool { return b[i].rel < b[j].rel })
