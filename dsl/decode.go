@@ -3,6 +3,7 @@ package dsl
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -229,11 +230,7 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 // checkDuplicates reports intent ids declared more than once in a scenario.
 // Reserved intent.core.* ids may be declared in several turns (a per-turn no-match, say).
 func (l *loader) checkDuplicates(s *Scenario, n node) {
-	ids := make([]string, 0, len(s.intentsByID))
-	for id := range s.intentsByID {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(s.intentsByID))
 	for _, id := range ids {
 		list := s.intentsByID[id]
 		if len(list) < 2 || strings.HasPrefix(id, "intent.core.") {
@@ -595,11 +592,7 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		if l.actionDeclared(s, n, use) {
 			return nil // declared but invalid: reported where it is declared
 		}
-		names := make([]string, 0, len(s.Actions))
-		for k := range s.Actions {
-			names = append(names, k)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(s.Actions))
 		hint := "it declares none"
 		if len(names) > 0 {
 			hint = "declared: " + strings.Join(names, ", ")

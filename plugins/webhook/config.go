@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -250,11 +251,7 @@ func compile(cfg plugins.ActionConfig) (*settings, error) {
 	}
 
 	// Headers, in a stable order.
-	names := make([]string, 0, len(c.Headers))
-	for k := range c.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(c.Headers))
 	for _, k := range names {
 		field := "headers." + k
 		canon := http.CanonicalHeaderKey(k)
@@ -305,11 +302,7 @@ func compile(cfg plugins.ActionConfig) (*settings, error) {
 			}
 			s.success = p
 		}
-		onames := make([]string, 0, len(c.Outputs))
-		for k := range c.Outputs {
-			onames = append(onames, k)
-		}
-		sort.Strings(onames)
+		onames := slices.Sorted(maps.Keys(c.Outputs))
 		for _, k := range onames {
 			field := "outputs." + k
 			if len(cfg.Outputs) > 0 && !contains(cfg.Outputs, k) {
@@ -419,11 +412,7 @@ func compileBody(field string, v any, env expression.Env, errs *[]error, sources
 		return &bodyNode{kind: 'e', prog: p}
 	case map[string]any:
 		n := &bodyNode{kind: 'o'}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(x))
 		for _, k := range keys {
 			n.object = append(n.object, bodyField{key: k, node: compileBody(field+"."+k, x[k], env, errs, sources)})
 		}
