@@ -24,11 +24,11 @@ func isEncodingError(err error) bool {
 }
 
 // readBody reads and closes the body of raw, the answer to one attempt, into
-// c.body (in the call's recycled buffer) and c.bodyErr. A gzip
-// Content-Encoding, which answers only a configured Accept-Encoding (the
-// transport asks for none), is decoded; the size limit bounds the decoded bytes.
+// c.body (in the call's recycled buffer) and c.bodyErr, which exchange
+// clears before each attempt. A gzip Content-Encoding, which answers only a
+// configured Accept-Encoding (the transport asks for none), is decoded; the
+// size limit bounds the decoded bytes.
 func (c *call) readBody(raw *http.Response) {
-	c.body, c.bodyErr = nil, nil
 	defer raw.Body.Close()
 	var r io.Reader = raw.Body
 	gz := strings.EqualFold(raw.Header.Get("Content-Encoding"), "gzip") && raw.ContentLength != 0
