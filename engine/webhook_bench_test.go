@@ -3,10 +3,11 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/plugins"
 	_ "github.com/parleyhq/parley/plugins/webhook" // the webhook action kind, in the global environment
 	"github.com/parleyhq/parley/plugins/webhook/webhooktest"
@@ -39,6 +40,31 @@ scenarios: bench: {
 }
 `
 
+// webhookTurnBody is the OpenDialog request of the benchmark turn's action.
+var webhookTurnBody, _ = json.Marshal(map[string]any{"input_data": map[string]any{"attributes": map[string]any{"first_name": "John", "last_name": "Smith"}}})
+
+// compareTurnWithPlainPost gives user "bench" of e the names the greeter
+// needs and runs its "go" turn beside a plain POST of webhookTurnBody to url.
+func compareTurnWithPlainPost(b *testing.B, e *engine.Engine, url string) {
+	ctx := context.Background()
+	for k, v := range map[string]string{"first_name": "John", "last_name": "Smith"} {
+		if err := e.SetAttribute(ctx, "bench", k, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	u := plugins.Utterance{Type: plugins.Text, Text: "go"}
+	webhooktest.ComparePlainPost(b, url, webhookTurnBody, "turn", func() error {
+		r, err := e.Handle(ctx, "bench", u)
+		if err != nil {
+			return err
+		}
+		if len(r.Messages) != 1 || r.Messages[0].Text != "Hello John Smith!" {
+			return fmt.Errorf("unexpected reply %+v", r.Messages)
+		}
+		return nil
+	})
+}
+
 // BenchmarkTurnWithWebhook measures a whole turn whose action calls a local
 // OpenDialog webhook, beside a plain net/http POST of the same body to the
 // same server in the same run. Target: x_plain_post at most 1.3.
@@ -46,24 +72,7 @@ func BenchmarkTurnWithWebhook(b *testing.B) {
 	b.Setenv("PARLEY_DEV", "1") // the webhook is on loopback
 	srv := webhooktest.NewServer(b, webhooktest.OpenDialog(webhooktest.FullName))
 	e := openEnv(b, strings.Replace(webhookTurnScenario, "URL", srv.URL, 1), plugins.NewEnvironment())
-	ctx := context.Background()
-	for k, v := range map[string]string{"first_name": "John", "last_name": "Smith"} {
-		if err := e.SetAttribute(ctx, "bench", k, v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	body, _ := json.Marshal(map[string]any{"input_data": map[string]any{"attributes": map[string]any{"first_name": "John", "last_name": "Smith"}}})
-	u := plugins.Utterance{Type: plugins.Text, Text: "go"}
-	webhooktest.ComparePlainPost(b, srv.URL, body, "turn", func() error {
-		r, err := e.Handle(ctx, "bench", u)
-		if err != nil {
-			return err
-		}
-		if len(r.Messages) != 1 || r.Messages[0].Text != "Hello John Smith!" {
-			return errors.New("unexpected reply: " + r.Messages[0].Text)
-		}
-		return nil
-	})
+	compareTurnWithPlainPost(b, e, srv.URL)
 }
 
 // BenchmarkTurnAroundPlainPost is the engine's share of BenchmarkTurnWithWebhook:
@@ -72,32 +81,14 @@ func BenchmarkTurnWithWebhook(b *testing.B) {
 // adds around an action call.
 func BenchmarkTurnAroundPlainPost(b *testing.B) {
 	srv := webhooktest.NewServer(b, webhooktest.OpenDialog(webhooktest.FullName))
-	body, _ := json.Marshal(map[string]any{"input_data": map[string]any{"attributes": map[string]any{"first_name": "John", "last_name": "Smith"}}})
 	client := webhooktest.PlainClient()
 	b.Cleanup(client.CloseIdleConnections)
 	fn := func(ctx context.Context, req plugins.ActionRequest) plugins.ActionResult {
-		if err := webhooktest.PlainPost(client, srv.URL, body); err != nil {
+		if err := webhooktest.PlainPost(client, srv.URL, webhookTurnBody); err != nil {
 			return plugins.ActionResult{Error: err.Error()}
 		}
 		return plugins.ActionResult{Success: true, Outputs: map[string]any{"full_name": "John Smith"}}
 	}
 	src := strings.Replace(webhookTurnScenario, `webhook: url: "URL"`, `go: "full_name"`, 1)
-	e := open(b, src, map[string]plugins.ActionFunc{"full_name": fn})
-	ctx := context.Background()
-	for k, v := range map[string]string{"first_name": "John", "last_name": "Smith"} {
-		if err := e.SetAttribute(ctx, "bench", k, v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	u := plugins.Utterance{Type: plugins.Text, Text: "go"}
-	webhooktest.ComparePlainPost(b, srv.URL, body, "turn", func() error {
-		r, err := e.Handle(ctx, "bench", u)
-		if err != nil {
-			return err
-		}
-		if len(r.Messages) != 1 || r.Messages[0].Text != "Hello John Smith!" {
-			return errors.New("unexpected reply: " + r.Messages[0].Text)
-		}
-		return nil
-	})
+	compareTurnWithPlainPost(b, open(b, src, map[string]plugins.ActionFunc{"full_name": fn}), srv.URL)
 }
