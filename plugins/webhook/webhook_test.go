@@ -13,6 +13,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -841,15 +843,26 @@ func TestSignatureVerifiedAsAReceiverWould(t *testing.T) {
 	}
 }
 
-func TestTraceParentPropagation(t *testing.T) {
+// recordHeaders starts a service answering answer(r) and returns it with a
+// function listing the headers of every request it received, in order.
+func recordHeaders(t *testing.T, answer func(*http.Request) string) (*httptest.Server, func() []http.Header) {
 	var mu sync.Mutex
 	var got []http.Header
 	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		got = append(got, r.Header.Clone())
 		mu.Unlock()
-		io.WriteString(w, `{"successful":true}`)
+		io.WriteString(w, answer(r))
 	}))
+	return srv, func() []http.Header {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
+func TestTraceParentPropagation(t *testing.T) {
+	srv, headers := recordHeaders(t, func(*http.Request) string { return `{"successful":true}` })
 	a := newAction(t, dev, cfgJSON(srv.URL, ""), nil, nil)
 	const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	ctx := plugins.ContextWithTraceParent(context.Background(), incoming)
@@ -858,6 +871,7 @@ func TestTraceParentPropagation(t *testing.T) {
 	if !traced.Success || !untraced.Success {
 		t.Fatal(traced.Error, untraced.Error)
 	}
+	got := headers()
 	if tp := got[0].Values("Traceparent"); len(tp) != 1 || tp[0] != incoming || traced.Calls[0].Headers["Traceparent"] != incoming {
 		t.Fatalf("propagated traceparent %q, traced %q", tp, traced.Calls[0].Headers["Traceparent"])
 	}
@@ -872,19 +886,15 @@ func TestTraceParentPropagation(t *testing.T) {
 // Calls recycle their request state: nothing of one call (headers, keys,
 // traces) may show in the next, and a result stays intact after later calls.
 func TestCallsShareNothing(t *testing.T) {
-	var mu sync.Mutex
-	var got []http.Header
-	srv := webhooktest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Header.Clone())
-		mu.Unlock()
-		io.WriteString(w, `{"successful":true,"output_data":{"attributes":{"n":"`+r.URL.Path+`"}}}`)
-	}))
+	srv, headers := recordHeaders(t, func(r *http.Request) string {
+		return `{"successful":true,"output_data":{"attributes":{"n":"` + r.URL.Path + `"}}}`
+	})
 	opts := webhook.Options{AllowPrivate: true, Secrets: webhook.SecretsMap{"T": "tok"}}
 	with := newAction(t, opts, cfgJSON(srv.URL+"/with", `"headers":{"Authorization":"Bearer {{ secret.T }}","X-Extra":"1"}`), nil, []string{"n"})
 	without := newAction(t, opts, cfgJSON(srv.URL+"/without", ""), nil, []string{"n"})
 	first := run(with, nil)
 	second := run(without, nil)
+	got := headers()
 	if len(got) != 2 || got[1].Get("Authorization") != "" || got[1].Get("X-Extra") != "" {
 		t.Fatalf("the second call sent %v", got[1])
 	}
