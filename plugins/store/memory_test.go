@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/parleyhq/parley/plugins/store"
@@ -30,3 +31,22 @@ func TestMemoryLen(t *testing.T) {
 }
 
 var _ store.Store = (*store.Memory)(nil)
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, "memory:", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, tc := range []struct{ url, want string }{
+		{"bogus", "not a store URL"},
+		{"nosuch://u:hunter2@host/0", `unknown scheme "nosuch"`},
+		{"memory:/some/path", "takes no path"},
+	} {
+		_, err := store.Open(ctx, tc.url, store.Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(%q) = %v, want %q and no password", tc.url, err, tc.want)
+		}
+	}
+}
