@@ -48,7 +48,10 @@ func (e *Engine) Context(ctx context.Context, userID string) (Contexts, error) {
 		return Contexts{}, fmt.Errorf("reading context of user %q: %w", userID, ErrClosed)
 	}
 	mu := e.lock(userID)
-	defer mu.Unlock()
+	if mu == nil {
+		return Contexts{}, fmt.Errorf("reading context of user %q: %w", userID, ErrClosed)
+	}
+	defer mu.unlock()
 	st, err := e.store.Load(ctx, userID)
 	if err != nil {
 		return Contexts{}, fmt.Errorf("reading context of user %q: %w", userID, err)
@@ -73,7 +76,10 @@ func (e *Engine) Forget(ctx context.Context, userID string) error {
 		return fmt.Errorf("forgetting user %q: %w", userID, ErrClosed)
 	}
 	mu := e.lock(userID)
-	defer mu.Unlock()
+	if mu == nil {
+		return fmt.Errorf("forgetting user %q: %w", userID, ErrClosed)
+	}
+	defer mu.unlock()
 	ctx, release, err := e.lease(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("forgetting user %q: %w", userID, err)
@@ -157,7 +163,10 @@ func (e *Engine) setAttribute(ctx context.Context, userID, path string, conv fun
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, ErrClosed)
 	}
 	mu := e.lock(userID)
-	defer mu.Unlock()
+	if mu == nil {
+		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, ErrClosed)
+	}
+	defer mu.unlock()
 	ctx, release, err := e.lease(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, err)
