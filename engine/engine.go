@@ -279,7 +279,7 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 	v := e.acquire()
 	defer v.release()
 	cfg := v.cfg
-	st, err := e.store.Load(ctx, userID)
+	st, err := e.load(ctx, cfg, userID)
 	if err != nil {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)
 	}

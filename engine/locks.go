@@ -10,8 +10,9 @@ type userLocks struct {
 	mu      sync.Mutex
 	idle    sync.Cond // signalled when refs of all locks fall to zero
 	byUser  map[string]*userLock
-	active  int  // holders and waiters, over every user
-	closing bool // closeAndWait was called: no lock is handed out any more
+	active  int       // holders and waiters, over every user
+	free    sync.Pool // of *userLock nobody holds, so a turn allocates none
+	closing bool      // closeAndWait was called: no lock is handed out any more
 }
 
 // userLock is the lock of one user.
@@ -35,7 +36,11 @@ func (ls *userLocks) lock(userID string) *userLock {
 	}
 	l := ls.byUser[userID]
 	if l == nil {
-		l = &userLock{user: userID, parent: ls}
+		l, _ = ls.free.Get().(*userLock)
+		if l == nil {
+			l = &userLock{parent: ls}
+		}
+		l.user = userID
 		ls.byUser[userID] = l
 	}
 	l.refs++
@@ -53,6 +58,8 @@ func (l *userLock) unlock() {
 	l.refs--
 	if l.refs == 0 {
 		delete(ls.byUser, l.user)
+		// Nobody holds or waits for l: it can serve another user.
+		ls.free.Put(l)
 	}
 	ls.active--
 	if ls.active == 0 && ls.closing {
