@@ -283,6 +283,11 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 	if err != nil {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)
 	}
+	if st.Version == 0 {
+		if err := checkNewUser(ctx, userID); err != nil {
+			return nil, fmt.Errorf("handling utterance of new user %q: %w", userID, err)
+		}
+	}
 	t := newTurn(ctx, e, cfg, userID, u, st)
 	defer t.release()
 	t.run()

@@ -99,3 +99,33 @@ func TestPerUserLocks(t *testing.T) {
 		t.Fatalf("Handle after Close = %v", err)
 	}
 }
+
+// A NewUserCheck runs before the first turn of a user only, and its error
+// refuses the turn without creating the user.
+func TestNewUserCheck(t *testing.T) {
+	bg := context.Background()
+	e := open(t, single(welcomeTurn), nil)
+	refuse := errors.New("too many new users")
+	var checked []string
+	ctx := engine.WithNewUserCheck(bg, func(ctx context.Context, userID string) error {
+		checked = append(checked, userID)
+		if userID == "refused" {
+			return refuse
+		}
+		return nil
+	})
+	if _, err := e.Handle(ctx, "refused", chatOpen); !errors.Is(err, refuse) {
+		t.Fatalf("Handle = %v, want the check's error", err)
+	}
+	if h, _ := e.History(bg, "refused", 0); len(h) != 0 {
+		t.Fatalf("a refused new user has history %+v", h)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := e.Handle(ctx, "ok", chatOpen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(checked) != "[refused ok]" {
+		t.Fatalf("checked %v, want each new user once", checked)
+	}
+}
