@@ -70,7 +70,7 @@ type storeServer struct {
 
 func startStoreServer(tb testing.TB, storeURL, src string) *storeServer {
 	tb.Helper()
-	st, err := store.Open(context.Background(), storeURL, store.Options{})
+	st, err := store.Open(context.Background(), storeURL, store.Options{HistoryLimit: benchHistory})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -341,3 +341,5 @@ func BenchmarkStoreTurn(b *testing.B) {
 		}
 	}
 }
+
+var benchHistory = -1
