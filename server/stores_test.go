@@ -70,7 +70,7 @@ type storeServer struct {
 
 func startStoreServer(tb testing.TB, storeURL, src string) *storeServer {
 	tb.Helper()
-	st, err := store.Open(context.Background(), storeURL, store.Options{HistoryLimit: benchHistory})
+	st, err := store.Open(context.Background(), storeURL, store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
