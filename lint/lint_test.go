@@ -131,7 +131,7 @@ func TestLints(t *testing.T) {
 		want: []want{{"lost: {", "lost", "lint.unreachable_turn: turn lost (scene s, conversation main) is never reached: " +
 			"no starting or open behaviour, valid origin, transition, virtual intent or no-match leads to it"}},
 	}, {
-		name:  "unreachable intent of a reachable turn",
+		name: "unreachable intent of a reachable turn",
 		edits: [][2]string{{`{id: "sorry", message: text: "Sorry.", behaviors: ["completing"]},`, `{id: "sorry", message: text: "Sorry.", behaviors: ["completing"]},
 						{id: "late", speaker: "user", utterances: ["late"]},`}},
 		want: []want{{`{id: "late"`, "{", "lint.unreachable_intent: intent late (turn greet, scene s, conversation main) is never reached: " +
