@@ -214,7 +214,7 @@ func mermaidText(s string) string {
 func (g *Graph) DOT(o Options) string {
 	var b strings.Builder
 	b.WriteString("digraph parley {\n")
-	b.WriteString("  rankdir=TB;\n  compound=true;\n")
+	b.WriteString("  rankdir=TB;\n  compound=true;\n  fontname=\"Helvetica\";\n")
 	b.WriteString("  node [fontname=\"Helvetica\", fontsize=11];\n")
 	b.WriteString("  edge [fontname=\"Helvetica\", fontsize=10];\n")
 	for _, s := range o.scenarios(g) {
