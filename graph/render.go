@@ -137,6 +137,9 @@ func (g *Graph) Mermaid(o Options) string {
 	classes := map[string][]string{}
 	for _, s := range o.scenarios(g) {
 		v := o.view(s)
+		if o.Turns != nil && len(v.convs) == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, "  subgraph x_%s[\"%s\"]\n", escape(s.Name), mermaidText(scenarioLabel(s)))
 		fmt.Fprintf(&b, "    %s((\"start\"))\n", s.ID)
 		classes["start"] = append(classes["start"], s.ID)
@@ -219,6 +222,9 @@ func (g *Graph) DOT(o Options) string {
 	b.WriteString("  edge [fontname=\"Helvetica\", fontsize=10];\n")
 	for _, s := range o.scenarios(g) {
 		v := o.view(s)
+		if o.Turns != nil && len(v.convs) == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s;\n", dotID("cluster_x_"+escape(s.Name)), dotID(scenarioLabel(s)))
 		fmt.Fprintf(&b, "    %s [label=\"start\", shape=circle, style=filled, fillcolor=\"#222222\", fontcolor=white];\n", dotID(s.ID))
 		for _, c := range v.convs {

@@ -69,6 +69,7 @@ func newRootCmd(s streams) *cobra.Command {
 		newChatCmd(s),
 		newServeCmd(s),
 		newGraphCmd(s),
+		newDiffCmd(s),
 		// Each verb adds its constructor here.
 	)
 	return root
