@@ -193,11 +193,12 @@ func (r *Report) Markdown(w io.Writer) {
 	classes := map[string]string{}
 	turns := map[string]bool{}
 	for _, c := range r.Changes {
-		if c.Kind == Removed || c.Turn == "" {
+		if c.Turn == "" {
 			continue
 		}
+		// A removed intent's turn is shown when the new configuration still has it.
 		turns[c.Turn] = true
-		if c.Node != "" {
+		if c.Kind != Removed && c.Node != "" {
 			if c.Kind == Added {
 				classes[c.Node] = graph.ClassAdded
 			} else {

@@ -67,6 +67,16 @@ func (o Options) view(s *Scenario) view {
 	return v
 }
 
+// startShown reports whether the view holds an edge from the start.
+func (v view) startShown() bool {
+	for _, e := range v.edges {
+		if e.Kind == EdgeStart {
+			return true
+		}
+	}
+	return false
+}
+
 func (o Options) turnShown(t *Turn) bool { return o.Turns == nil || o.Turns[t.ID] }
 
 func (o Options) sceneShown(sc *Scene) bool {
@@ -141,8 +151,10 @@ func (g *Graph) Mermaid(o Options) string {
 			continue
 		}
 		fmt.Fprintf(&b, "  subgraph x_%s[\"%s\"]\n", escape(s.Name), mermaidText(scenarioLabel(s)))
-		fmt.Fprintf(&b, "    %s((\"start\"))\n", s.ID)
-		classes["start"] = append(classes["start"], s.ID)
+		if v.startShown() {
+			fmt.Fprintf(&b, "    %s((\"start\"))\n", s.ID)
+			classes["start"] = append(classes["start"], s.ID)
+		}
 		for _, c := range v.convs {
 			fmt.Fprintf(&b, "    subgraph %s[\"%s\"]\n", c.ID, mermaidText(levelLabel("conversation", c.Name, c.Behaviors, c.Reachable)))
 			for _, sc := range c.Scenes {
@@ -226,7 +238,9 @@ func (g *Graph) DOT(o Options) string {
 			continue
 		}
 		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s;\n", dotID("cluster_x_"+escape(s.Name)), dotID(scenarioLabel(s)))
-		fmt.Fprintf(&b, "    %s [label=\"start\", shape=circle, style=filled, fillcolor=\"#222222\", fontcolor=white];\n", dotID(s.ID))
+		if v.startShown() {
+			fmt.Fprintf(&b, "    %s [label=\"start\", shape=circle, style=filled, fillcolor=\"#222222\", fontcolor=white];\n", dotID(s.ID))
+		}
 		for _, c := range v.convs {
 			fmt.Fprintf(&b, "    subgraph %s {\n      label=%s;\n", dotID("cluster_"+c.ID), dotID(levelLabel("conversation", c.Name, c.Behaviors, c.Reachable)))
 			for _, sc := range c.Scenes {

@@ -93,6 +93,17 @@ func mermaidCases(t *testing.T) map[string]string {
 	}
 	out["all-with-highlights"] = g.Mermaid(graph.Options{Classes: classes})
 	out["booking-part"] = g.Mermaid(graph.Options{Scenario: "booking", Turns: turns, Classes: classes})
+	// The graph of parley diff --format markdown's golden output.
+	md, err := os.ReadFile("../cmd/parley/testdata/diff.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(md), "```mermaid\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("cmd/parley/testdata/diff.md holds no mermaid block")
+	}
+	out["diff-markdown"] = block
 	return out
 }
 

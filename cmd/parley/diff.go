@@ -18,8 +18,6 @@ type diffOptions struct {
 	format   string
 	exitCode bool
 	color    string
-	// wd is the working directory git runs in ("" for the current one); tests set it.
-	wd string
 }
 
 func newDiffCmd(s streams) *cobra.Command {
@@ -69,7 +67,7 @@ func (o *diffOptions) run(s streams, oldSpec, newSpec string) error {
 	if o.color != "auto" && o.color != "always" && o.color != "never" {
 		return fmt.Errorf("unknown --color %q: use auto, always or never", o.color)
 	}
-	oldSrc, newSrc, err := diff.Resolve(o.wd, oldSpec, newSpec)
+	oldSrc, newSrc, err := diff.Resolve("", oldSpec, newSpec)
 	if err != nil {
 		return err
 	}
@@ -108,7 +106,7 @@ func (o *diffOptions) run(s streams, oldSpec, newSpec string) error {
 
 // load loads one side, printing its diagnostics when it is invalid.
 func (o *diffOptions) load(s streams, src diff.Source) (*dsl.Config, error) {
-	cfg, err := src.Load(o.wd, dsl.Options{})
+	cfg, err := src.Load("", dsl.Options{})
 	if err == nil {
 		return cfg, nil
 	}
