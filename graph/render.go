@@ -220,10 +220,9 @@ func (g *Graph) Mermaid(o Options) string {
 }
 
 // mermaidText escapes text for a quoted Mermaid label.
-func mermaidText(s string) string {
-	r := strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ", "|", "#124;", "#", "#35;")
-	return r.Replace(s)
-}
+func mermaidText(s string) string { return mermaidEscaper.Replace(s) }
+
+var mermaidEscaper = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "\n", " ", "|", "#124;", "#", "#35;")
 
 // DOT renders the graph for Graphviz: one cluster per scenario, conversation, scene and turn.
 func (g *Graph) DOT(o Options) string {
@@ -312,10 +311,9 @@ func (g *Graph) DOT(o Options) string {
 }
 
 // dotID quotes s as a DOT string.
-func dotID(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
-}
+func dotID(s string) string { return `"` + dotEscaper.Replace(s) + `"` }
+
+var dotEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // JSON renders the graph (the selected scenarios) as indented JSON.
 func (g *Graph) JSON(o Options) ([]byte, error) {
