@@ -70,6 +70,7 @@ func newRootCmd(s streams) *cobra.Command {
 		newServeCmd(s),
 		newGraphCmd(s),
 		newDiffCmd(s),
+		newFmtCmd(s),
 		// Each verb adds its constructor here.
 	)
 	return root
