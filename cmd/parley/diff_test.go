@@ -79,7 +79,7 @@ func TestDiffGitRevisions(t *testing.T) {
 	if code, _, errOut := runCLI(t, "diff", "HEAD:nowhere", "HEAD"); code != 2 || !strings.Contains(errOut, "revision HEAD has no scenario files under nowhere") {
 		t.Errorf("a path without scenarios: exit %d: %s", code, errOut)
 	}
-	edit(t, filepath.Join(repo, "scenarios", "greeter", "renamed.cue"), `use:     "full_name"`, `use:     "fullname"`)
+	edit(t, filepath.Join(repo, "scenarios", "greeter", "renamed.cue"), `use: "full_name"`, `use: "fullname"`)
 	code, _, errOut = runCLI(t, "diff", "HEAD", "scenarios")
 	if code != 2 || !strings.Contains(errOut, "scenarios/greeter/renamed.cue:") || !strings.Contains(errOut, "ref.unknown_action") {
 		t.Errorf("an invalid side: exit %d: %s", code, errOut)
@@ -103,7 +103,7 @@ func TestDiffMarkdownGolden(t *testing.T) {
 	edit(t, greeter, `timeout: "2s"`, `timeout: "3s"`)
 	edit(t, booking, `{id: "cancel", utterances: ["no", "no thanks", "cancel"]},`, `{id: "cancel", utterances: ["no", "no thanks", "cancel", "never mind"]},`)
 	edit(t, booking, `						{
-							id:         "too_many"
+							id: "too_many"
 							conditions: ["session.party_size != nil && int(session.party_size) > 12"]
 							message: text: "For {{ session.party_size }} people please call us on 01632 960 000: we seat at most 12 online."
 							behaviors: ["completing"]

@@ -27,12 +27,14 @@ func TestFmtCheckListWrite(t *testing.T) {
 	if err := os.Chmod(messy, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A CUE file with its fields out of alignment.
 	greeter := filepath.Join(dir, "greeter", "greeter.cue")
-	booking := filepath.Join(dir, "booking", "booking.cue")
-	want := filepath.ToSlash(booking) + "\n" + filepath.ToSlash(greeter) + "\n" + filepath.ToSlash(messy) + "\n"
+	edit(t, greeter, "\tactive:      true", "\tactive:      true  ")
+	edit(t, greeter, `use: "full_name"`, `use:      "full_name"`)
+	want := filepath.ToSlash(greeter) + "\n" + filepath.ToSlash(messy) + "\n"
 
 	code, out, errOut := runCLI(t, "fmt", "--check", dir)
-	if code != 1 || filepath.ToSlash(out) != want || !strings.Contains(errOut, "3 files are not formatted") {
+	if code != 1 || filepath.ToSlash(out) != want || !strings.Contains(errOut, "2 files are not formatted") {
 		t.Errorf("--check: exit %d\n%s%s\nwant:\n%s", code, out, errOut, want)
 	}
 	if code, out, _ := runCLI(t, "fmt", "-l", dir); code != 0 || filepath.ToSlash(out) != want {
@@ -51,6 +53,9 @@ func TestFmtCheckListWrite(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(messy); string(b) != string(src) {
 		t.Errorf("-w wrote:\n%s\nwant the original:\n%s", b, src)
+	}
+	if b, _ := os.ReadFile(greeter); !strings.Contains(string(b), "\tactive:      true\n") || !strings.Contains(string(b), `use: "full_name"`) {
+		t.Errorf("-w wrote:\n%s", b)
 	}
 	if st, _ := os.Stat(messy); st.Mode().Perm() != 0o600 {
 		t.Errorf("-w changed the mode to %v", st.Mode().Perm())
