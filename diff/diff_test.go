@@ -154,9 +154,10 @@ func TestChanges(t *testing.T) {
 		name: "action URL, headers, timeouts, retry and protocol (as written)",
 		edits: [][2]string{{`url: "{{ secret.SHOP_URL }}/people"`, `url: "{{ secret.SHOP_URL }}/v2/people"`},
 			{`headers: Authorization: "Bearer {{ secret.SHOP_TOKEN }}"`, `headers: {Authorization: "Bearer {{ secret.SHOP_TOKEN2 }}", Accept: "application/json"}`},
-			{`timeout: "2s"`, `timeout: "3s", deadline: "9s", retry: {attempts: 4}, protocol: "opendialog"`}},
+			{`timeout: "2s"`, `timeout: "3s", deadline: "9s", retry: {attempts: 4}, protocol: "http", method: "PUT"`}},
 		want: `changed action lookup {webhook.deadline: 10s -> 9s} {webhook.headers.Accept:  -> application/json} ` +
-			`{webhook.headers.Authorization: Bearer {{ secret.SHOP_TOKEN }} -> Bearer {{ secret.SHOP_TOKEN2 }}} {webhook.retry.attempts:  -> 4} ` +
+			`{webhook.headers.Authorization: Bearer {{ secret.SHOP_TOKEN }} -> Bearer {{ secret.SHOP_TOKEN2 }}} {webhook.method:  -> PUT} ` +
+			`{webhook.protocol: opendialog -> http} {webhook.retry.attempts:  -> 4} ` +
 			`{webhook.timeout: 2s -> 3s} {webhook.url: {{ secret.SHOP_URL }}/people -> {{ secret.SHOP_URL }}/v2/people}`,
 	}, {
 		name:  "attributes added, removed and retyped",

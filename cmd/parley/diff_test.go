@@ -160,3 +160,17 @@ func TestDiffExitCodesAndFlags(t *testing.T) {
 		t.Errorf("markdown without changes: exit %d\n%s", code, out)
 	}
 }
+
+func TestDiffColor(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, "../../scenarios", dir)
+	edit(t, filepath.Join(dir, "greeter", "greeter.cue"), "Sorry, I could not look you up.", "Sorry.")
+	_, out, _ := runCLI(t, "diff", "--color", "always", "../../scenarios", dir)
+	if !strings.Contains(out, "\x1b[33m  ~ intent welcome/main/greet/response/sorry\x1b[0m") {
+		t.Errorf("--color always:\n%q", out)
+	}
+	// Not a terminal: no colour by default.
+	if _, out, _ := runCLI(t, "diff", "../../scenarios", dir); strings.Contains(out, "\x1b[") {
+		t.Errorf("colour without a terminal:\n%q", out)
+	}
+}
