@@ -25,6 +25,7 @@ import (
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/expression"
 	"github.com/parleyhq/parley/graph"
+	"github.com/parleyhq/parley/plugins"
 )
 
 // Kinds of change.
@@ -626,7 +627,14 @@ func flatten(prefix string, v reflect.Value, out map[string]string) {
 			flatten(prefix, v.Elem(), out)
 		}
 	case reflect.Interface:
-		// Implementations (a plugin's compiled action) are not configuration.
+		// A plugin's compiled action is an implementation, not configuration.
+		if !v.IsNil() {
+			if _, impl := v.Interface().(plugins.Action); !impl {
+				flatten(prefix, v.Elem(), out)
+			}
+		}
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		// Not configuration.
 	case reflect.Struct:
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {

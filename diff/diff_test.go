@@ -238,3 +238,28 @@ func TestNoResolvedSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestFlattenIsGeneric: fields the DSL may gain (a struct, a list of structs
+// with templates, a map, an interface holding a value) are compared without
+// a change to the comparer.
+func TestFlattenIsGeneric(t *testing.T) {
+	type card struct {
+		Title string
+		Tags  []string
+		Pos   string
+	}
+	type message struct {
+		Text    string
+		Cards   []card
+		Extra   map[string]any
+		Payload any
+		TextPos string
+	}
+	a := message{Text: "hi", Cards: []card{{Title: "A", Tags: []string{"x"}, Pos: "a.cue:1:1"}}, Extra: map[string]any{"k": 1.0}, Payload: card{Title: "P"}, TextPos: "a.cue:1:1"}
+	b := message{Text: "hi", Cards: []card{{Title: "B", Tags: []string{"x", "y"}, Pos: "b.cue:9:9"}}, Extra: map[string]any{"k": 2.0}, Payload: card{Title: "Q"}, TextPos: "b.cue:2:2"}
+	got := diff.FlattenForTest(a, b)
+	want := "cards[0].tags: [\"x\"] -> [\"x\",\"y\"]; cards[0].title: A -> B; extra.k: 1 -> 2; payload.title: P -> Q"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
