@@ -192,9 +192,9 @@ func (c *comparer) scenario(o, n *dsl.Scenario, og, ng *graph.Scenario) {
 		ch := Change{What: WhatAction, Scenario: name, Path: a, Name: a}
 		switch {
 		case oa == nil:
-			ch.Kind = Added
+			ch.Kind, ch.Fields = Added, compareFields(nil, flatAction(na))
 		case na == nil:
-			ch.Kind = Removed
+			ch.Kind, ch.Fields = Removed, compareFields(flatAction(oa), nil)
 		default:
 			fields := compareFields(flatAction(oa), flatAction(na))
 			if len(fields) == 0 {
@@ -279,20 +279,15 @@ func (c *comparer) structure(name string, o, n *dsl.Scenario, og, ng *graph.Scen
 		ol, nl := om[p], nm[p]
 		switch {
 		case ol == nil:
-			ch := Change{Kind: Added, What: nl.what, Scenario: name, Path: p, Name: nl.name}
+			// An added thing lists its fields, and its parts follow it.
+			ch := Change{Kind: Added, What: nl.what, Scenario: name, Path: p, Name: nl.name, Fields: compareFields(nil, nl.fields)}
 			fill(&ch, nl)
 			if !reachable(nl) {
 				ch.Reachability = "unreachable"
 			}
-			if parentAdded(p, om) {
-				return // inside an added conversation, scene or turn: listed with it
-			}
 			c.add(ch)
 		case nl == nil:
-			if parentRemoved(p, nm) {
-				return
-			}
-			ch := Change{Kind: Removed, What: ol.what, Scenario: name, Path: p, Name: ol.name}
+			ch := Change{Kind: Removed, What: ol.what, Scenario: name, Path: p, Name: ol.name, Fields: compareFields(ol.fields, nil)}
 			fill(&ch, ol)
 			c.add(ch)
 		default:
@@ -322,24 +317,6 @@ func (c *comparer) structure(name string, o, n *dsl.Scenario, og, ng *graph.Scen
 	for _, p := range oOrder {
 		emit(p)
 	}
-}
-
-// parentAdded reports whether a parent of path p is absent from the old levels.
-func parentAdded(p string, old map[string]*level) bool {
-	return parentMissing(p, old)
-}
-
-func parentRemoved(p string, new map[string]*level) bool { return parentMissing(p, new) }
-
-func parentMissing(p string, m map[string]*level) bool {
-	parts := strings.Split(p, "/")
-	// Parents are conversation, conversation/scene and conversation/scene/turn.
-	for i := 1; i < len(parts) && i <= 3; i++ {
-		if m[strings.Join(parts[:i], "/")] == nil {
-			return true
-		}
-	}
-	return false
 }
 
 func reachable(l *level) bool {

@@ -168,7 +168,9 @@ func TestChanges(t *testing.T) {
 		edits: [][2]string{{"\t\t\t\tgreet: {", "\t\t\t\tlost: request: [{id: \"lost\", utterances: [\"lost\"]}]\n\t\t\t\tgreet: {"},
 			{`						{id: "sorry", message: text: "Sorry.", behaviors: ["completing"]},
 `, ""}},
-		want: "added turn main/s/lost [unreachable]\nremoved intent " + greet + "/response/sorry",
+		want: "added turn main/s/lost [unreachable]\n" +
+			`added intent main/s/lost/request/lost [unreachable] {speaker:  -> user} {utterances:  -> ["lost"]}` + "\n" +
+			"removed intent " + greet + "/response/sorry {completing: true -> } {message.text: Sorry. -> } {speaker: app -> }",
 	}, {
 		name:  "what became unreachable",
 		edits: [][2]string{{`valid_origins: ["hello"]`, `valid_origins: ["greeting"]`}},
@@ -187,7 +189,8 @@ func TestChanges(t *testing.T) {
 	}, {
 		name:  "a conversation added and scenario fields",
 		edits: [][2]string{{"\tconversations: main: {", "\tdescription: \"The shop.\"\n\tconversations: extra: scenes: x: turns: t: request: [{id: \"x\"}]\n\tconversations: main: {"}},
-		want:  "changed scenario shop {description:  -> The shop.}\nadded conversation extra [unreachable]",
+		want: "changed scenario shop {description:  -> The shop.}\nadded conversation extra [unreachable]\nadded scene extra/x [unreachable]\n" +
+			"added turn extra/x/t [unreachable]\nadded intent extra/x/t/request/x [unreachable] {speaker:  -> user}",
 	}}
 	old := load(t, map[string]string{"main.cue": base})
 	for _, tc := range cases {

@@ -78,7 +78,14 @@ func (r *Report) Text(w io.Writer, color bool) {
 			}
 			fmt.Fprintln(w, paint(col, line))
 			for _, f := range c.Fields {
-				fmt.Fprintf(w, "      %s %s -> %s\n", paint(colorDim, f.Name+":"), showText(f.Old), showText(f.New))
+				switch c.Kind {
+				case Added:
+					fmt.Fprintf(w, "      %s %s\n", paint(colorDim, f.Name+":"), showText(f.New))
+				case Removed:
+					fmt.Fprintf(w, "      %s %s\n", paint(colorDim, f.Name+":"), showText(f.Old))
+				default:
+					fmt.Fprintf(w, "      %s %s -> %s\n", paint(colorDim, f.Name+":"), showText(f.Old), showText(f.New))
+				}
 			}
 		}
 	}
@@ -185,7 +192,14 @@ func (r *Report) Markdown(w io.Writer) {
 			}
 			fmt.Fprintln(w, line)
 			for _, f := range c.Fields {
-				fmt.Fprintf(w, "  - %s: %s → %s\n", code(f.Name), showMarkdown(f.Old), showMarkdown(f.New))
+				switch c.Kind {
+				case Added:
+					fmt.Fprintf(w, "  - %s: %s\n", code(f.Name), showMarkdown(f.New))
+				case Removed:
+					fmt.Fprintf(w, "  - %s: %s\n", code(f.Name), showMarkdown(f.Old))
+				default:
+					fmt.Fprintf(w, "  - %s: %s → %s\n", code(f.Name), showMarkdown(f.Old), showMarkdown(f.New))
+				}
 			}
 		}
 	}
