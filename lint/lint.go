@@ -52,6 +52,7 @@ func Check(cfg *dsl.Config, g *graph.Graph, o Options) diag.List {
 	}
 	c := &checker{cfg: cfg, g: g, o: o, files: map[string][]byte{}}
 	c.attributes()
+	c.startingUtterances()
 	for _, s := range g.Scenarios {
 		if s.Active {
 			c.reachability(s)
@@ -424,11 +425,37 @@ func alwaysPasses(conds []*dsl.Condition) bool {
 	return true
 }
 
+// startingUtterances reports the intents of different scenarios that a new
+// conversation may start with and share an utterance: the engine considers
+// every active scenario's starting intents together.
+func (c *checker) startingUtterances() {
+	var set []*dsl.Intent
+	for _, s := range c.g.Scenarios {
+		if !s.Active {
+			continue
+		}
+		for _, in := range s.Intents() {
+			if in.Starting && in.Src.Speaker == "user" {
+				set = append(set, in.Src)
+			}
+		}
+	}
+	c.sameUtterance([][]*dsl.Intent{set}, func(a, b *dsl.Intent) bool {
+		return a.Turn.Scene.Conversation.Scenario != b.Turn.Scene.Conversation.Scenario
+	})
+}
+
 // duplicateUtterances reports user intents that are candidates together and share an utterance.
 func (c *checker) duplicateUtterances(s *graph.Scenario) {
+	c.sameUtterance(s.UserCandidateSets(), func(a, b *dsl.Intent) bool { return true })
+}
+
+// sameUtterance reports, in each set, an intent that shares an utterance with an
+// earlier one, for the pairs report accepts.
+func (c *checker) sameUtterance(sets [][]*dsl.Intent, report func(a, b *dsl.Intent) bool) {
 	type pair struct{ a, b *dsl.Intent }
 	seen := map[pair]bool{}
-	for _, set := range s.UserCandidateSets() {
+	for _, set := range sets {
 		first := map[string]*dsl.Intent{}
 		for _, in := range set {
 			if in.Hints == nil {
@@ -440,12 +467,16 @@ func (c *checker) duplicateUtterances(s *graph.Scenario) {
 					first[u] = in
 					continue
 				}
-				if f == in || seen[pair{f, in}] {
+				if f == in || seen[pair{f, in}] || !report(f, in) {
 					continue
 				}
 				seen[pair{f, in}] = true
+				other := f.ID
+				if fs := f.Turn.Scene.Conversation.Scenario; fs != in.Turn.Scene.Conversation.Scenario {
+					other += " of scenario " + fs.Name
+				}
 				c.report(in.Pos, diag.CodeLintDuplicateUtter, "utterance %q of intent %s is also an utterance of intent %s, a candidate at the same time: the text interpreter cannot tell them apart",
-					u, in.ID, f.ID)
+					u, in.ID, other)
 			}
 		}
 	}

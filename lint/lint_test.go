@@ -253,3 +253,33 @@ func TestLintYAMLPositionAndSilence(t *testing.T) {
 		t.Errorf("lints:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestDuplicateUtteranceAcrossScenarios: a new conversation considers the
+// starting intents of every active scenario together.
+func TestDuplicateUtteranceAcrossScenarios(t *testing.T) {
+	second := `
+scenarios: other: conversations: c: {
+	behaviors: ["starting"]
+	scenes: s: {
+		behaviors: ["starting"]
+		turns: t: {
+			behaviors: ["starting"]
+			request: [{id: "hi", utterances: ["Hello"]}]
+			response: [{id: "hi_back", message: text: "Hi.", behaviors: ["completing"]}]
+		}
+	}
+}
+`
+	src := replace(t, base, `request: [{id: "intent.core.welcome"}]`, `request: [{id: "intent.core.welcome"}, {id: "hello_there", utterances: ["hello"]}]`) + second
+	cfg, file := load(t, src)
+	// Scenarios are considered in name order: other's intent comes first.
+	want := at(t, file, src, `{id: "hello_there"`, `{id: "hello_there"`) + `: lint.duplicate_utterance: utterance "hello" of intent hello_there is also an utterance of intent hi of scenario other, ` +
+		"a candidate at the same time: the text interpreter cannot tell them apart"
+	var got []string
+	for _, d := range lint.Check(cfg, nil, lint.Options{}) {
+		got = append(got, d.String())
+	}
+	if strings.Join(got, "\n") != want {
+		t.Errorf("lints:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+}
