@@ -363,14 +363,8 @@ func compareFields(old, new map[string]string) []Field {
 	return out
 }
 
-// quoteList renders a list of strings as JSON, without escaping <, > and &.
-func quoteList(list []string) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(list)
-	return strings.TrimSuffix(b.String(), "\n")
-}
+// quoteList renders a list of strings as JSON.
+func quoteList(list []string) string { return jsonText(list) }
 
 // orderFields reports a change of order among the intents both lists hold
 // (order decides among app intents and breaks ties among user intents).
