@@ -158,16 +158,18 @@ func (c *comparer) scenario(o, n *dsl.Scenario, og, ng *graph.Scenario) {
 	} else {
 		name = n.Name
 	}
-	if o == nil || n == nil {
-		kind := Added
-		if n == nil {
-			kind = Removed
+	// An added or removed scenario is compared with an empty one, so its parts are listed.
+	switch {
+	case o == nil:
+		c.add(Change{Kind: Added, What: WhatScenario, Scenario: name, Path: name, Name: name, Fields: compareFields(nil, flatScenario(n))})
+		o = &dsl.Scenario{Name: name}
+	case n == nil:
+		c.add(Change{Kind: Removed, What: WhatScenario, Scenario: name, Path: name, Name: name, Fields: compareFields(flatScenario(o), nil)})
+		n = &dsl.Scenario{Name: name}
+	default:
+		if fields := compareFields(flatScenario(o), flatScenario(n)); len(fields) > 0 {
+			c.add(Change{Kind: Changed, What: WhatScenario, Scenario: name, Path: name, Name: name, Fields: fields})
 		}
-		c.add(Change{Kind: kind, What: WhatScenario, Scenario: name, Path: name, Name: name})
-		return
-	}
-	if fields := compareFields(flatScenario(o), flatScenario(n)); len(fields) > 0 {
-		c.add(Change{Kind: Changed, What: WhatScenario, Scenario: name, Path: name, Name: name, Fields: fields})
 	}
 	// Attributes.
 	for _, a := range unionKeys(o.Attributes, n.Attributes) {

@@ -266,3 +266,39 @@ func TestFlattenIsGeneric(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestScenarioAddedAndRemoved: an added scenario lists its parts; a removed one too.
+func TestScenarioAddedAndRemoved(t *testing.T) {
+	extra := `package scenarios
+
+scenarios: hello: {
+	description: "Says hello."
+	conversations: c: {
+		behaviors: ["starting"]
+		scenes: s: {
+			behaviors: ["starting"]
+			turns: t: {
+				behaviors: ["starting"]
+				request: [{id: "intent.core.welcome"}]
+				response: [{id: "hi", message: text: "Hi!"}]
+			}
+		}
+	}
+}
+`
+	old := load(t, map[string]string{"main.cue": base})
+	both := load(t, map[string]string{"main.cue": base, "hello.cue": extra})
+	want := "added scenario hello {active:  -> true} {description:  -> Says hello.} {interpreter:  -> text}\n" +
+		`added conversation c {behaviors:  -> ["starting"]}` + "\n" +
+		`added scene c/s {behaviors:  -> ["starting"]}` + "\n" +
+		`added turn c/s/t {behaviors:  -> ["starting"]}` + "\n" +
+		"added intent c/s/t/request/intent.core.welcome {speaker:  -> user}\n" +
+		"added intent c/s/t/response/hi {message.text:  -> Hi!} {speaker:  -> app}"
+	if got := summary(diff.Compare("old", old, "new", both)); got != want {
+		t.Errorf("added:\n%s\nwant:\n%s", got, want)
+	}
+	removed := summary(diff.Compare("new", both, "old", old))
+	if !strings.HasPrefix(removed, "removed scenario hello {active: true -> }") || strings.Count(removed, "\nremoved ") != 5 {
+		t.Errorf("removed:\n%s", removed)
+	}
+}
