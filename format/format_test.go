@@ -10,6 +10,8 @@ import (
 	"github.com/parleyhq/parley/diff"
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/format"
+	"github.com/parleyhq/parley/graph"
+	"github.com/parleyhq/parley/lint"
 	_ "github.com/parleyhq/parley/plugins/all"
 )
 
@@ -148,6 +150,14 @@ func checkFormat(t *testing.T, name string, src []byte) {
 	}
 	defer before.Close()
 	defer after.Close()
+	// The other readers of a configuration must not fail on it either.
+	g := graph.New(after)
+	g.Mermaid(graph.Options{})
+	g.DOT(graph.Options{})
+	if _, err := g.JSON(graph.Options{}); err != nil {
+		t.Fatalf("%s: graph as JSON: %v", name, err)
+	}
+	lint.Check(after, g, lint.Options{ReadFile: func(string) ([]byte, error) { return out, nil }})
 	if r := diff.Compare("before", before, "after", after); !r.Empty() {
 		var b strings.Builder
 		r.Text(&b, false)
@@ -157,7 +167,7 @@ func checkFormat(t *testing.T, name string, src []byte) {
 
 // FuzzFormat formats fuzzed CUE and YAML files seeded with the loader's
 // corpus: never a panic, always idempotent, and the loaded configuration is
-// the same before and after.
+// the same before and after (and graph and lint read it without a panic).
 //
 //	go test ./format -run XXX -fuzz FuzzFormat -fuzztime 60s
 func FuzzFormat(f *testing.F) {
