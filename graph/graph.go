@@ -143,6 +143,19 @@ func (g *Graph) Scenario(name string) *Scenario {
 	return nil
 }
 
+// Intent returns the node of a compiled intent of any scenario, or nil:
+// what test coverage marks when a conversation test selects the intent.
+func (g *Graph) Intent(in *dsl.Intent) *Intent {
+	if in == nil || in.Turn == nil {
+		return nil
+	}
+	s := g.Scenario(in.Turn.Scene.Conversation.Scenario.Name)
+	if s == nil {
+		return nil
+	}
+	return s.Intent(in)
+}
+
 // Intent returns the node of a compiled intent, or nil.
 func (s *Scenario) Intent(in *dsl.Intent) *Intent { return s.byDSL[in] }
 

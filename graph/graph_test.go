@@ -128,3 +128,23 @@ func TestReachability(t *testing.T) {
 		t.Errorf("transitions %d, buttons %d; want 4 and 4", transitions, buttons)
 	}
 }
+
+func TestIntentLookup(t *testing.T) {
+	cfg := examples(t)
+	defer cfg.Close()
+	g := graph.New(cfg)
+	for _, sc := range cfg.Scenarios {
+		for _, in := range sc.Intents("intent.core.welcome") {
+			n := g.Intent(in)
+			if n == nil || n.Src != in || !n.Starting {
+				t.Errorf("%s: the welcome intent's node is %+v", sc.Name, n)
+			}
+			if g.Scenario(sc.Name).Node(n.ID) != n {
+				t.Errorf("%s: Node(%s) is not the intent", sc.Name, n.ID)
+			}
+		}
+	}
+	if g.Intent(nil) != nil {
+		t.Error("a nil intent has a node")
+	}
+}
