@@ -220,8 +220,26 @@ func (r *Report) Markdown(w io.Writer) {
 			}
 		}
 	}
+	// An intent that runs a changed or added action changes with it.
+	for _, c := range r.Changes {
+		if c.What != WhatAction || c.Kind == Removed || r.newGraph == nil {
+			continue
+		}
+		gs := r.newGraph.Scenario(c.Scenario)
+		if gs == nil {
+			continue
+		}
+		for _, in := range gs.Intents() {
+			if slices.Contains(in.Actions, c.Name) {
+				turns[gs.Turn(in.Src.Turn).ID] = true
+				if classes[in.ID] == "" {
+					classes[in.ID] = graph.ClassChanged
+				}
+			}
+		}
+	}
 	if len(turns) > 0 && r.newGraph != nil {
-		fmt.Fprintf(w, "\n#### The changed turns in %s\n\nAdded intents are green, changed ones yellow; removed ones are listed above.\n\n", code(r.New))
+		fmt.Fprintf(w, "\n#### The changed turns in %s\n\nAdded intents are green; changed ones, and those running a changed action, yellow; removed ones are listed above.\n\n", code(r.New))
 		fmt.Fprintf(w, "```mermaid\n%s```\n", r.newGraph.Mermaid(graph.Options{Turns: turns, Classes: classes}))
 	}
 }
