@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/plugins"
 )
 
@@ -12,19 +13,55 @@ type Reply struct {
 	Trace    *Trace    `json:"trace"`
 }
 
-// Message is one thing the app says.
+// Message is one thing the app says. Type is one of OpenDialog's webchat
+// message types (dsl.Message*); "" means text, or button when it has buttons.
 type Message struct {
 	// Intent is the id of the app intent that said it.
 	Intent  string   `json:"intent"`
+	Type    string   `json:"type,omitempty"`
 	Text    string   `json:"text"`
 	Buttons []Button `json:"buttons,omitempty"`
+	// Display options of the widget.
+	External    bool `json:"external,omitempty"`
+	KeepButtons bool `json:"keep_buttons,omitempty"`
+	DisableText bool `json:"disable_text,omitempty"`
+	HideAvatar  bool `json:"hide_avatar,omitempty"`
+	// Rich and list messages.
+	Title         string     `json:"title,omitempty"`
+	Subtitle      string     `json:"subtitle,omitempty"`
+	Callback      string     `json:"callback,omitempty"`
+	CallbackValue string     `json:"callback_value,omitempty"`
+	Link          string     `json:"link,omitempty"`
+	Image         *dsl.Image `json:"image,omitempty"`
+	Items         []Message  `json:"items,omitempty"`
+	ViewType      string     `json:"view_type,omitempty"`
+	// Form and LongText are shared with the configuration (never changed).
+	Form     *dsl.Form     `json:"form,omitempty"`
+	LongText *dsl.LongText `json:"long_text,omitempty"`
 }
 
-// Button is a message button; clicking it sends a button_response whose callback id is Callback.
+// Kind is the message's type with the default filled in.
+func (m *Message) Kind() string {
+	switch {
+	case m.Type != "":
+		return m.Type
+	case len(m.Buttons) > 0:
+		return dsl.MessageButton
+	}
+	return dsl.MessageText
+}
+
+// Button is a message button; clicking it sends a button_response whose
+// callback id is Callback, or opens Link, or downloads the transcript.
 type Button struct {
-	Text     string `json:"text"`
-	Callback string `json:"callback,omitempty"`
-	Value    string `json:"value,omitempty"`
+	Text       string `json:"text"`
+	Callback   string `json:"callback,omitempty"`
+	Value      string `json:"value,omitempty"`
+	Link       string `json:"link,omitempty"`
+	LinkNewTab bool   `json:"link_new_tab,omitempty"`
+	Download   bool   `json:"download,omitempty"`
+	Hidden     bool   `json:"hidden,omitempty"`
+	Type       string `json:"type,omitempty"`
 }
 
 // Trace explains one turn: which intents were considered and why each was
