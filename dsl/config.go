@@ -247,8 +247,10 @@ func (s *Scenario) AcceptsClientAttribute(name string) bool {
 }
 
 // DefaultCallbacks are OpenDialog's supported_callbacks
-// (core src/InterpreterEngine/config/opendialog-interpreterengine-custom.php).
-var DefaultCallbacks = map[string]string{"WELCOME": IntentWelcome}
+// (core src/InterpreterEngine/config/opendialog-interpreterengine-custom.php:
+// WELCOME), and the end-chat callback the widget's end chat button sends
+// (webchat 1.0.0 resources/assets/js/components/layout/UserInput.vue: intent.core.EndChat).
+var DefaultCallbacks = map[string]string{"WELCOME": IntentWelcome, "intent.core.EndChat": IntentEndChat}
 
 // Message types (OpenDialog's src/ResponseEngine/Message/*Message.php TYPE constants).
 const (

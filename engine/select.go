@@ -465,7 +465,7 @@ func (t *turn) firstPassing(sel *Selection, pend []pending) *dsl.Intent {
 // whose conditions pass is the incoming intent.
 func (t *turn) noMatch() *dsl.Intent {
 	p := t.pos
-	if p.conv != nil && p.intent != nil && p.phase != store.PhaseEnter && p.phase != store.PhaseRequest {
+	if p.conv != nil && p.phase != store.PhaseRequest {
 		sel := Selection{Speaker: SpeakerUser}
 		pend := t.structural(SpeakerUser, dsl.IntentTurnNoMatch, &sel)
 		sel.From = "no match: " + dsl.IntentTurnNoMatch + " in " + sel.From
