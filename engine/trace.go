@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/parleyhq/parley/dsl"
+	"github.com/parleyhq/parley/jsonenc"
 	"github.com/parleyhq/parley/plugins"
 )
 
@@ -185,4 +187,114 @@ type ActionTrace struct {
 	Outputs  map[string]any `json:"outputs,omitempty"`
 	Calls    []plugins.Call `json:"calls,omitempty"`
 	Duration time.Duration  `json:"duration_ns"`
+}
+
+// appendMessagesJSON appends msgs as encoding/json marshals them (the same
+// fields and omitempty rules, as TestAppendMessagesJSON checks), by hand:
+// every turn's history entry holds its messages, and reflection over the
+// message's many optional fields would cost a tenth of a turn.
+func appendMessagesJSON(b []byte, msgs []Message) ([]byte, error) {
+	b = append(b, '[')
+	for i := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendMessageJSON(b, &msgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+func appendMessageJSON(b []byte, m *Message) ([]byte, error) {
+	b = append(b, `{"intent":`...)
+	b = jsonenc.AppendString(b, m.Intent)
+	b = jsonStr(b, "type", m.Type, true)
+	b = jsonStr(b, "text", m.Text, false)
+	if len(m.Buttons) > 0 {
+		b = append(b, `,"buttons":[`...)
+		for i := range m.Buttons {
+			bt := &m.Buttons[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"text":`...)
+			b = jsonenc.AppendString(b, bt.Text)
+			b = jsonStr(b, "callback", bt.Callback, true)
+			b = jsonStr(b, "value", bt.Value, true)
+			b = jsonStr(b, "link", bt.Link, true)
+			b = jsonFlag(b, "link_new_tab", bt.LinkNewTab)
+			b = jsonFlag(b, "download", bt.Download)
+			b = jsonFlag(b, "hidden", bt.Hidden)
+			b = jsonStr(b, "type", bt.Type, true)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = jsonFlag(b, "external", m.External)
+	b = jsonFlag(b, "keep_buttons", m.KeepButtons)
+	b = jsonFlag(b, "disable_text", m.DisableText)
+	b = jsonFlag(b, "hide_avatar", m.HideAvatar)
+	b = jsonStr(b, "title", m.Title, true)
+	b = jsonStr(b, "subtitle", m.Subtitle, true)
+	b = jsonStr(b, "callback", m.Callback, true)
+	b = jsonStr(b, "callback_value", m.CallbackValue, true)
+	b = jsonStr(b, "link", m.Link, true)
+	var err error
+	if m.Image != nil {
+		if b, err = jsonPart(b, "image", m.Image); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Items) > 0 {
+		if b, err = jsonPart(b, "items", m.Items); err != nil {
+			return nil, err
+		}
+	}
+	b = jsonStr(b, "view_type", m.ViewType, true)
+	if m.Form != nil {
+		if b, err = jsonPart(b, "form", m.Form); err != nil {
+			return nil, err
+		}
+	}
+	if m.LongText != nil {
+		if b, err = jsonPart(b, "long_text", m.LongText); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// jsonStr appends ,"name":"v" (nothing when omit and v is empty).
+func jsonStr(b []byte, name, v string, omit bool) []byte {
+	if omit && v == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return jsonenc.AppendString(b, v)
+}
+
+// jsonFlag appends ,"name":true when v is set.
+func jsonFlag(b []byte, name string, v bool) []byte {
+	if !v {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	return append(b, `":true`...)
+}
+
+// jsonPart appends ,"name":v marshalled by encoding/json (the rare message parts).
+func jsonPart(b []byte, name string, v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return append(b, j...), nil
 }

@@ -133,7 +133,7 @@ func (t *turn) historyEntry() (*store.HistoryEntry, error) {
 	if msgs == nil {
 		msgs = []Message{}
 	}
-	out, err := json.Marshal(msgs)
+	out, err := appendMessagesJSON(make([]byte, 0, 128*len(msgs)+2), msgs)
 	if err != nil {
 		return nil, err
 	}

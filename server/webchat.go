@@ -18,6 +18,7 @@ import (
 
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/jsonenc"
 	"github.com/parleyhq/parley/plugins"
 )
 
@@ -62,18 +63,6 @@ type WebchatData struct {
 	CallbackID string `json:"callback_id,omitempty"`
 	// URL is the link of a url_click.
 	URL string `json:"url,omitempty"`
-	// raw is the whole data object, for the fields of a form_response.
-	raw []byte
-}
-
-// UnmarshalJSON decodes the known fields and keeps the object for form fields.
-func (d *WebchatData) UnmarshalJSON(b []byte) error {
-	type plain WebchatData
-	if err := json.Unmarshal(b, (*plain)(d)); err != nil {
-		return err
-	}
-	d.raw = b
-	return nil
 }
 
 // WebchatUser is content.user, as WebchatSensor::createUser (core 1.x) reads it.
@@ -278,16 +267,9 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusBadRequest, CodeBadRequest, jsonError(err))
 		return
 	}
-	u, status, code, msg := s.utterance(&req)
+	u, status, code, msg := s.utterance(&req, sc.in.Bytes())
 	if status != 0 {
 		s.reject(w, status, code, msg)
-		return
-	}
-	if req.Content.Type == webchatURLClick {
-		// As core's WebchatIncomingController: the click is recorded (here:
-		// logged), answered 200 with an empty body, and the conversation does not move.
-		s.log.Info("webchat link clicked", slog.String("user", req.UserID), slog.String("url", truncate(req.Content.Data.URL, 500)))
-		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if s.limits != nil {
@@ -300,6 +282,13 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 					s.opts.RateLimit, s.opts.RateBurst, secs))
 			return
 		}
+	}
+	if req.Content.Type == webchatURLClick {
+		// As core's WebchatIncomingController: the click is recorded (here:
+		// logged), answered 200 with an empty body, and the conversation does not move.
+		s.log.Info("webchat link clicked", slog.String("user", req.UserID), slog.String("url", truncate(req.Content.Data.URL, 500)))
+		w.WriteHeader(http.StatusOK)
+		return
 	}
 	// The turn runs to its end even if the client goes away, so a
 	// conversation never stops half-way through its actions; actions have
@@ -339,7 +328,7 @@ const contentTypes = "chat_open, text, button_response, trigger, url_click, form
 // utterance checks a webchat request and returns its utterance, or the
 // status, code and message of the error. It reads the content as core 1.x
 // WebchatSensor::interpret does.
-func (s *Server) utterance(req *WebchatRequest) (plugins.Utterance, int, string, string) {
+func (s *Server) utterance(req *WebchatRequest, body []byte) (plugins.Utterance, int, string, string) {
 	if req.Notification != "" && req.Notification != "message" {
 		return plugins.Utterance{}, http.StatusBadRequest, CodeBadRequest,
 			fmt.Sprintf("notification %q is not supported: want \"message\"", truncate(req.Notification, 50))
@@ -397,13 +386,16 @@ func (s *Server) utterance(req *WebchatRequest) (plugins.Utterance, int, string,
 		return u, http.StatusUnprocessableEntity, CodeUnprocessable, "content.callback_id or content.data.value is too long"
 	}
 	if c.Type == plugins.FormResponse {
-		var fields map[string]any
-		if len(c.Data.raw) == 0 {
-			c.Data.raw = []byte("{}")
+		// The form's fields are read again from the body: only forms pay for a map.
+		var form struct {
+			Content struct {
+				Data map[string]any `json:"data"`
+			} `json:"content"`
 		}
-		if err := json.Unmarshal(c.Data.raw, &fields); err != nil {
-			return u, http.StatusBadRequest, CodeBadRequest, "content.data: " + jsonError(err)
+		if err := json.Unmarshal(body, &form); err != nil {
+			return u, http.StatusBadRequest, CodeBadRequest, jsonError(err)
 		}
+		fields := form.Content.Data
 		// As UtteranceAttribute::setFormValues: every field but the widget's text, time and date.
 		for _, k := range []string{"text", "time", "date"} {
 			delete(fields, k)
@@ -501,7 +493,7 @@ func appendMessage(b []byte, m *engine.Message, internal bool, tm, dt []byte) []
 	b = append(b, `{"author":"them","type":"`...)
 	b = append(b, kind...)
 	b = append(b, `","intent":`...)
-	b = appendString(b, m.Intent)
+	b = jsonenc.AppendString(b, m.Intent)
 	b = append(b, `,"data":`...)
 	b = appendData(b, m, kind, internal, tm, dt)
 	return append(b, '}')
@@ -570,7 +562,7 @@ func appendData(b []byte, m *engine.Message, kind string, internal bool, tm, dt 
 		if vt == "" {
 			vt = "horizontal"
 		}
-		b = appendString(b, vt)
+		b = jsonenc.AppendString(b, vt)
 		b = appendFlags(b, m, internal, true)
 		b = appendTime(b, tm, dt)
 		return append(b, '}')
@@ -609,7 +601,7 @@ func appendData(b []byte, m *engine.Message, kind string, internal bool, tm, dt 
 		b = appendButtons(b, m.Buttons)
 		if m.Image != nil && m.Image.Src != "" {
 			b = append(b, `,"image":{"src":`...)
-			b = appendString(b, m.Image.Src)
+			b = jsonenc.AppendString(b, m.Image.Src)
 			b = append(b, `,"url":`...)
 			b = appendNullable(b, m.Image.Link)
 			b = append(b, `,"link_new_tab":`...)
@@ -637,7 +629,7 @@ func appendData(b []byte, m *engine.Message, kind string, internal bool, tm, dt 
 		if st == "" {
 			st = "Submit"
 		}
-		b = appendString(b, st)
+		b = jsonenc.AppendString(b, st)
 		b = append(b, `,"cancel_text":`...)
 		b = appendNullable(b, f.CancelText)
 		b = append(b, `,"cancel_callback":`...)
@@ -683,13 +675,13 @@ func appendButtons(b []byte, buttons []engine.Button) []byte {
 		b = append(b, `,"display":`...)
 		b = strconv.AppendBool(b, !bt.Hidden)
 		b = append(b, `,"type":`...)
-		b = appendString(b, bt.Type)
+		b = jsonenc.AppendString(b, bt.Type)
 		switch {
 		case bt.Download:
 			b = append(b, `,"download":true`...)
 		case bt.Link != "":
 			b = append(b, `,"link":`...)
-			b = appendString(b, bt.Link)
+			b = jsonenc.AppendString(b, bt.Link)
 			b = append(b, `,"link_new_tab":`...)
 			b = strconv.AppendBool(b, bt.LinkNewTab)
 		default:
@@ -709,7 +701,7 @@ func appendButtons(b []byte, buttons []engine.Button) []byte {
 // an object of value to label; those of auto-select a list of {key, value}.
 func appendField(b []byte, f *dsl.FormField) []byte {
 	b = append(b, `{"name":`...)
-	b = appendString(b, f.Name)
+	b = jsonenc.AppendString(b, f.Name)
 	b = append(b, `,"display":`...)
 	b = appendNullable(b, f.Display)
 	b = append(b, `,"required":`...)
@@ -720,10 +712,10 @@ func appendField(b []byte, f *dsl.FormField) []byte {
 	b = appendIntPtr(b, f.Max)
 	if f.Default != "" {
 		b = append(b, `,"default_value":`...)
-		b = appendString(b, f.Default)
+		b = jsonenc.AppendString(b, f.Default)
 	}
 	b = append(b, `,"element_type":`...)
-	b = appendString(b, f.Type)
+	b = jsonenc.AppendString(b, f.Type)
 	switch f.Type {
 	case "select", "radio", "checkbox":
 		b = append(b, `,"options":{`...)
@@ -731,9 +723,9 @@ func appendField(b []byte, f *dsl.FormField) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, o.Value)
+			b = jsonenc.AppendString(b, o.Value)
 			b = append(b, ':')
-			b = appendString(b, o.Label)
+			b = jsonenc.AppendString(b, o.Label)
 		}
 		b = append(b, '}')
 	case "auto-select":
@@ -743,9 +735,9 @@ func appendField(b []byte, f *dsl.FormField) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"key":`...)
-			b = appendString(b, o.Value)
+			b = jsonenc.AppendString(b, o.Value)
 			b = append(b, `,"value":`...)
-			b = appendString(b, o.Label)
+			b = jsonenc.AppendString(b, o.Label)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -765,67 +757,11 @@ func appendNullable(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, "null"...)
 	}
-	return appendString(b, s)
+	return jsonenc.AppendString(b, s)
 }
 
 // htmlEscaper escapes as PHP's htmlspecialchars(..., ENT_NOQUOTES).
 var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaping as encoding/json does
-// (HTML characters and U+2028/U+2029 included; invalid UTF-8 becomes U+FFFD).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // DecodeAnswer decodes the answer of POST /incoming/webchat: a bare message
 // object, or an array of messages in which the empty message is false (left
