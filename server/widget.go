@@ -126,8 +126,8 @@ func (s *Server) webchatConfig(w http.ResponseWriter, r *http.Request) {
 		userType = t
 	}
 	settings["userType"] = userType
-	min, _ := general[userType+"UserStartMinimized"].(bool)
-	settings["showMinimized"] = min
+	minimized, _ := general[userType+"UserStartMinimized"].(bool)
+	settings["showMinimized"] = minimized
 	settings["openIntent"] = general[userType+"UserOpenCallback"] // nil (null) when not set
 	writeJSON(w, settings)
 }
@@ -339,10 +339,10 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	if len(s.opts.CORSOrigins) == 0 {
 		return next
 	}
-	any := slices.Contains(s.opts.CORSOrigins, "*")
+	anyOrigin := slices.Contains(s.opts.CORSOrigins, "*")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" || (!any && !slices.Contains(s.opts.CORSOrigins, origin)) {
+		if origin == "" || (!anyOrigin && !slices.Contains(s.opts.CORSOrigins, origin)) {
 			next.ServeHTTP(w, r)
 			return
 		}
