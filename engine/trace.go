@@ -96,10 +96,12 @@ type Utterance struct {
 	CallbackID string `json:"callback_id,omitempty"`
 	Value      string `json:"value,omitempty"`
 	Platform   string `json:"platform,omitempty"`
+	// Data are the fields of a form response.
+	Data map[string]any `json:"data,omitempty"`
 }
 
 func traceUtterance(u plugins.Utterance) Utterance {
-	return Utterance{Type: u.Type, Text: u.Text, CallbackID: u.CallbackID, Value: u.Value, Platform: u.Platform}
+	return Utterance{Type: u.Type, Text: u.Text, CallbackID: u.CallbackID, Value: u.Value, Platform: u.Platform, Data: u.Data}
 }
 
 // Position is where a user stands in the scenarios.

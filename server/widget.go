@@ -342,13 +342,14 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	anyOrigin := slices.Contains(s.opts.CORSOrigins, "*")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
+		h := w.Header()
+		// Answers depend on the origin, for caches.
+		h.Add("Vary", "Origin")
 		if origin == "" || (!anyOrigin && !slices.Contains(s.opts.CORSOrigins, origin)) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Add("Vary", "Origin")
 		h.Set("Access-Control-Expose-Headers", "Content-Disposition, Retry-After")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
