@@ -10,6 +10,7 @@
 package dsl
 
 import (
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 
@@ -190,6 +191,9 @@ type Turn struct {
 	ValidOrigins []string
 	Request      []*Intent
 	Response     []*Intent
+	// Pos is where the turn is declared and OriginPos where each valid origin is, as file:line:col.
+	Pos       string
+	OriginPos []string
 }
 
 // Role says whether an intent is one of a turn's request or response intents.
@@ -270,6 +274,8 @@ type Message struct {
 	Type    string
 	Text    *expression.Template
 	Buttons []Button
+	// TextPos is where the text's string starts, as file:line:col.
+	TextPos string
 	// External, KeepButtons (not clear_after_interaction), DisableText and
 	// HideAvatar are the widget's display options.
 	External, KeepButtons, DisableText, HideAvatar bool
@@ -294,6 +300,8 @@ type Button struct {
 	Download   bool
 	Hidden     bool
 	Type       string
+	// Pos is where the button is declared, as file:line:col.
+	Pos string
 }
 
 // Image is an image with an optional link.
@@ -342,6 +350,10 @@ type Action struct {
 	Inputs  []string
 	Outputs []string
 	Impl    plugins.Action
+	// Config is the kind's configuration as written (templates unresolved), as JSON.
+	Config json.RawMessage
+	// Pos is where the action is declared, as file:line:col.
+	Pos string
 }
 
 // ActionCall is an intent's use of an action, with its mappings resolved:
@@ -350,6 +362,8 @@ type ActionCall struct {
 	Action  *Action
 	Inputs  []InputMapping
 	Outputs []OutputMapping
+	// Pos is where the call is declared, as file:line:col.
+	Pos string
 }
 
 // InputMapping computes one input attribute of an action.
@@ -358,6 +372,8 @@ type InputMapping struct {
 	// Prog computes the value; when nil the value is read from From.
 	Prog *expression.Program
 	From Path
+	// Pos is where the mapping's expression starts, as file:line:col ("" for a default).
+	Pos string
 }
 
 // OutputMapping writes one context attribute from an action's output.
@@ -367,4 +383,6 @@ type OutputMapping struct {
 	// value is output[From], and an output the action did not return is left alone.
 	Prog *expression.Program
 	From string
+	// Pos is where the mapping's expression starts, as file:line:col ("" for a default).
+	Pos string
 }

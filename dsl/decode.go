@@ -197,7 +197,7 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 			conv.Scenes = append(conv.Scenes, scene)
 			conv.sceneByName[sn] = scene
 			sc.field("turns").fields(func(tn string, t node) {
-				turn := &Turn{Name: tn, Scene: scene}
+				turn := &Turn{Name: tn, Scene: scene, Pos: t.posString()}
 				turn.Description, _ = t.field("description").str()
 				turn.Behaviors = behaviors(t.field("behaviors"))
 				turn.Conditions = l.conditions(t.field("conditions"), env.base)
@@ -205,6 +205,9 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 				scene.turnByName[tn] = turn
 				origins, originNodes := t.field("valid_origins").strs()
 				turn.ValidOrigins = origins
+				for _, on := range originNodes {
+					turn.OriginPos = append(turn.OriginPos, on.posString())
+				}
 				for i, o := range origins {
 					s.turnsByOrigin[o] = append(s.turnsByOrigin[o], turn)
 					on := originNodes[i]
@@ -445,7 +448,7 @@ func (l *loader) intent(s *Scenario, turn *Turn, role Role, n node, env envs) (*
 
 // message decodes an intent's message (or a list item).
 func (l *loader) message(m node, env envs) *Message {
-	msg := &Message{Text: l.template(m.field("text"), env.base)}
+	msg := &Message{Text: l.template(m.field("text"), env.base), TextPos: m.field("text").valuePosString()}
 	msg.Type, _ = m.field("type").str()
 	msg.External = m.field("external").boolean(false)
 	msg.KeepButtons = !m.field("clear_after_interaction").boolean(true)
@@ -466,6 +469,7 @@ func (l *loader) message(m node, env envs) *Message {
 		btn.Download = b.field("download").boolean(false)
 		btn.Hidden = !b.field("display").boolean(true)
 		btn.Type, _ = b.field("type").str()
+		btn.Pos = b.posString()
 		msg.Buttons = append(msg.Buttons, btn)
 	})
 	if im := m.field("image"); im.exists() {
@@ -513,12 +517,6 @@ func (l *loader) message(m node, env envs) *Message {
 		msg.LongText.ConfirmationText, _ = lt.field("confirmation_text").str()
 		if v, ok := lt.field("character_limit").float(); ok {
 			msg.LongText.CharacterLimit = int(v)
-		}
-	}
-	if msg.Type == "" {
-		msg.Type = MessageText
-		if len(msg.Buttons) > 0 {
-			msg.Type = MessageButton
 		}
 	}
 	l.checkMessageShape(msg, m)
@@ -631,7 +629,7 @@ func (l *loader) transition(s *Scenario, turn *Turn, n node) *Transition {
 
 // action builds a declared action with its kind's plugin.
 func (l *loader) action(scenario, name string, n node) *Action {
-	a := &Action{Name: name, Active: n.field("active").boolean(true)}
+	a := &Action{Name: name, Active: n.field("active").boolean(true), Pos: n.posString()}
 	a.Inputs, _ = n.field("inputs").strs()
 	a.Outputs, _ = n.field("outputs").strs()
 	var kinds []plugins.ActionKind
@@ -669,6 +667,7 @@ func (l *loader) action(scenario, name string, n node) *Action {
 		return nil
 	}
 	a.Impl = impl
+	a.Config = raw
 	return a
 }
 
@@ -731,7 +730,7 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		l.errorf(n.field("use").pos(), diag.CodeUnknownAction, "action %q is not declared in scenario %q (%s)", use, s.Name, hint)
 		return nil
 	}
-	call := &ActionCall{Action: act}
+	call := &ActionCall{Action: act, Pos: n.posString()}
 	mapped := map[string]bool{}
 	n.field("inputs").fields(func(name string, in node) {
 		src, ok := in.str()
@@ -744,7 +743,7 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		}
 		mapped[name] = true
 		if p := l.compile(in, src, env.base, expression.Value); p != nil {
-			call.Inputs = append(call.Inputs, InputMapping{Name: name, Prog: p})
+			call.Inputs = append(call.Inputs, InputMapping{Name: name, Prog: p, Pos: in.valuePosString()})
 		}
 	})
 	for _, name := range act.Inputs {
@@ -776,7 +775,7 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		}
 		sources = append(sources, src)
 		if p := l.compile(out, src, outEnv, expression.Value); p != nil {
-			call.Outputs = append(call.Outputs, OutputMapping{Target: path, Prog: p})
+			call.Outputs = append(call.Outputs, OutputMapping{Target: path, Prog: p, Pos: out.valuePosString()})
 		}
 	})
 	for _, name := range act.Outputs {
