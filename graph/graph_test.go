@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/graph"
@@ -147,5 +148,39 @@ func TestIntentLookup(t *testing.T) {
 	}
 	if g.Intent(nil) != nil {
 		t.Error("a nil intent has a node")
+	}
+}
+
+// TestMappedButtonCallback: a button whose callback the scenario's callbacks
+// map reaches the intent it maps to.
+func TestMappedButtonCallback(t *testing.T) {
+	cfg, err := dsl.Load(fstest.MapFS{"a.cue": {Data: []byte(`
+scenarios: s: {
+	callbacks: BOOK: "book"
+	conversations: c: {
+		behaviors: ["starting"]
+		scenes: m: {
+			behaviors: ["starting"]
+			turns: w: {
+				behaviors: ["starting"]
+				request: [{id: "intent.core.welcome"}]
+				response: [{id: "hi", message: {text: "Hi", buttons: [{text: "Book", callback: "BOOK"}]}}]
+			}
+			turns: b: {
+				valid_origins: ["hi"]
+				request: [{id: "book"}]
+				response: [{id: "booked", message: text: "Booked"}]
+			}
+		}
+	}
+}`)}}, dsl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	s := graph.New(cfg).Scenario("s")
+	hi := cfg.Scenario("s").Intents("hi")[0]
+	if got := s.ButtonTargets(hi, "BOOK"); len(got) != 1 || got[0].ID != "book" {
+		t.Fatalf("BOOK reaches %v", got)
 	}
 }
