@@ -88,7 +88,8 @@ func newBrowserPage(t *testing.T, shot string) *browserPage {
 	return newBrowserPageFor(t, shot, "greeter")
 }
 
-// newBrowserPageFor is newBrowserPage on the example scenario named scenario.
+// newBrowserPageFor is newBrowserPage on the example scenario named
+// scenario, or on the directory scenario when it is an absolute path.
 func newBrowserPageFor(t *testing.T, shot, scenario string) *browserPage {
 	t.Helper()
 	chromium := findChromium()
@@ -111,7 +112,12 @@ func newBrowserPageFor(t *testing.T, shot, scenario string) *browserPage {
 	// The greeter scenario in development mode, so the webhook may call loopback.
 	t.Setenv("GREETER_WEBHOOK_URL", mockSrv.URL+"/full_name")
 	t.Setenv("PARLEY_DEV", "1")
-	eng, err := engine.Open("../scenarios/" + scenario)
+	dir := "../scenarios/" + scenario
+	if filepath.IsAbs(scenario) {
+		// A scenario directory of the test's own, holding a scenario named "types".
+		dir, scenario = scenario, "types"
+	}
+	eng, err := engine.Open(dir)
 	if err != nil {
 		t.Fatalf("opening the greeter scenario: %v", err)
 	}
@@ -458,5 +464,59 @@ func TestPreviewBrowserMessageTypes(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#chat-log [data-testid="bot-longtext"] button[type="submit"]`)))
 	p.waitFor("the answer", `(() => { const m = document.querySelector('#chat-log [data-intent="special_request_noted"]');
 		return m !== null && m.textContent.includes('Noted: a window seat.'); })()`)
+	p.noProblemsShown()
+}
+
+// TestPreviewBrowserRichMessages: the preview renders image, rich and list
+// messages, and a link button as a link.
+func TestPreviewBrowserRichMessages(t *testing.T) {
+	dir := t.TempDir()
+	src := `scenarios: types: conversations: c: {
+	behaviors: ["starting"]
+	scenes: m: {
+		behaviors: ["starting"]
+		turns: w: {
+			behaviors: ["starting"]
+			request: [{id: "intent.core.welcome"}]
+			response: [{id: "pic", message: {type: "image", image: src: "/preview/none.png"}, virtual: "more"}]
+		}
+		turns: more: {
+			valid_origins: ["pic"]
+			request: [{id: "more"}]
+			response: [{id: "card", message: {type: "rich", title: "A title", subtitle: "A subtitle", text: "Some text",
+				buttons: [{text: "Site", link: "https://example.com/"}, {text: "Pick", callback: "more"}]}, virtual: "list"}]
+		}
+		turns: list: {
+			valid_origins: ["card"]
+			request: [{id: "list"}]
+			response: [{id: "items", message: {type: "list", title: "Choose", items: [{text: "One"}, {text: "Two"}]}}]
+		}
+	}
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newBrowserPageFor(t, "preview-rich-failed.png", dir)
+	p.open("#key=" + browserAdminKey)
+	p.step("opening the chat", chromedp.Click(chromedp.ID("open-chat")))
+	p.waitFor("the three messages", `document.querySelectorAll('#chat-log [data-testid="bot-message"]').length === 3`)
+	for sel, want := range map[string]string{
+		`#chat-log [data-intent="card"] .msg-title`:                "A title",
+		`#chat-log [data-intent="card"] .msg-subtitle`:             "A subtitle",
+		`#chat-log [data-intent="card"] .bot-link`:                 "Site",
+		`#chat-log [data-intent="items"] .msg-title`:               "Choose",
+		`#chat-log [data-intent="items"] [data-testid="bot-list"]`: "One",
+	} {
+		if got := p.text(sel); !strings.Contains(got, want) {
+			t.Errorf("%s shows %q, want %q", sel, got, want)
+		}
+	}
+	if n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#chat-log [data-intent="pic"] img.msg-image').length`)); err != nil || n != 1 {
+		t.Errorf("the image message shows %d images (%v)", n, err)
+	}
+	if href, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector('#chat-log [data-intent="card"] .bot-link').getAttribute('href')`)); err != nil || href != "https://example.com/" {
+		t.Errorf("the link button links to %q (%v)", href, err)
+	}
 	p.noProblemsShown()
 }
