@@ -297,13 +297,14 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 	ctx := plugins.ContextWithTraceParent(context.WithoutCancel(r.Context()), r.Header.Get("Traceparent"))
 	reply, err := s.eng.Handle(ctx, req.UserID, u)
 	if err != nil {
+		if errors.Is(err, engine.ErrInvalidAttribute) {
+			// The client's fault, not a failed turn: nothing was written.
+			s.reject(w, http.StatusUnprocessableEntity, CodeUnprocessable, "content.user: "+errorTail(err))
+			return
+		}
 		s.metrics.turnError.Inc()
 		if errors.Is(err, engine.ErrClosed) {
 			s.reject(w, http.StatusServiceUnavailable, CodeUnavailable, "the engine is shutting down")
-			return
-		}
-		if errors.Is(err, engine.ErrInvalidAttribute) {
-			s.reject(w, http.StatusUnprocessableEntity, CodeUnprocessable, "content.user: "+errorTail(err))
 			return
 		}
 		s.log.Error("turn failed", slog.String("user", req.UserID), slog.Any("error", err))
