@@ -176,7 +176,9 @@ func (s *Scene) Turn(name string) *Turn { return s.turnByName[name] }
 
 // Turn is a compiled turn.
 type Turn struct {
-	Name         string
+	Name string
+	// Pos is where the turn is declared, as file:line:col.
+	Pos          string
 	Scene        *Scene
 	Description  string
 	Behaviors    Behaviors
@@ -235,7 +237,9 @@ type Message struct {
 
 // Button is a message button.
 type Button struct {
-	Text     *expression.Template
+	Text *expression.Template
+	// Pos is where the button is declared, as file:line:col.
+	Pos      string
 	Callback string
 	Value    string
 }
@@ -250,7 +254,9 @@ type Transition struct {
 
 // Action is a declared action of a scenario, compiled by its kind's plugin.
 type Action struct {
-	Name    string
+	Name string
+	// Pos is where the action is declared, as file:line:col.
+	Pos     string
 	Kind    string
 	Active  bool
 	Inputs  []string

@@ -185,7 +185,7 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 			conv.Scenes = append(conv.Scenes, scene)
 			conv.sceneByName[sn] = scene
 			sc.field("turns").fields(func(tn string, t node) {
-				turn := &Turn{Name: tn, Scene: scene}
+				turn := &Turn{Name: tn, Scene: scene, Pos: t.posString()}
 				turn.Description, _ = t.field("description").str()
 				turn.Behaviors = behaviors(t.field("behaviors"))
 				turn.Conditions = l.conditions(t.field("conditions"), env.base)
@@ -411,7 +411,7 @@ func (l *loader) intent(s *Scenario, turn *Turn, role Role, n node, env envs) (*
 	if m := n.field("message"); m.exists() {
 		in.Message = &Message{Text: l.template(m.field("text"), env.base)}
 		m.field("buttons").each(func(_ int, b node) {
-			btn := Button{Text: l.template(b.field("text"), env.base)}
+			btn := Button{Text: l.template(b.field("text"), env.base), Pos: b.posString()}
 			btn.Callback, _ = b.field("callback").str()
 			btn.Value, _ = b.field("value").str()
 			in.Message.Buttons = append(in.Message.Buttons, btn)
@@ -500,7 +500,7 @@ func (l *loader) transition(s *Scenario, turn *Turn, n node) *Transition {
 
 // action builds a declared action with its kind's plugin.
 func (l *loader) action(scenario, name string, n node) *Action {
-	a := &Action{Name: name, Active: n.field("active").boolean(true)}
+	a := &Action{Name: name, Active: n.field("active").boolean(true), Pos: n.posString()}
 	a.Inputs, _ = n.field("inputs").strs()
 	a.Outputs, _ = n.field("outputs").strs()
 	var kinds []plugins.ActionKind
