@@ -529,7 +529,11 @@ func (l *fileLoader) cueErrors(err error, user cue.Value, fallback string) {
 		path := strings.Join(p, ".")
 		switch {
 		case code == diag.CodeFieldNotAllowed && len(p) > 0:
-			msg = fmt.Sprintf("field %q not allowed", p[len(p)-1])
+			name := p[len(p)-1]
+			if u, err := strconv.Unquote(name); err == nil {
+				name = u
+			}
+			msg = fmt.Sprintf("field %q not allowed", name)
 			if len(p) > 1 {
 				msg += " in " + strings.Join(p[:len(p)-1], ".")
 			}
