@@ -484,9 +484,19 @@ func parseFile(sch cue.Value, name string, data []byte, dir *Dir, known map[stri
 		l.cueErrors(err, user, diag.CodeSchemaConflict)
 		return nil, l.diags
 	}
+	// A missing required field is not an error of CUE's validation.
+	tests, _ := user.LookupPath(cue.ParsePath("tests")).Fields()
+	for tests.Next() {
+		if _, ok := field(tests.Value(), "steps"); !ok {
+			l.errorf(pos(tests.Value()), diag.CodeSchemaRequired, "tests.%s.steps is required: a test has at least one step", tests.Selector().Unquoted())
+		}
+	}
 	full := sch.Unify(user)
 	if err := full.Validate(cue.Concrete(true)); err != nil {
 		l.cueErrors(err, user, diag.CodeSchemaType)
+		return nil, l.diags
+	}
+	if len(l.diags) > 0 {
 		return nil, l.diags
 	}
 	f := &File{Path: name}
@@ -508,12 +518,22 @@ func parseFile(sch cue.Value, name string, data []byte, dir *Dir, known map[stri
 // cueErrors turns CUE errors into diagnostics at their position in the test file.
 func (l *fileLoader) cueErrors(err error, user cue.Value, fallback string) {
 	seen := map[string]bool{}
-	for _, e := range cueerrors.Errors(err) {
+	errs := cueerrors.Errors(err)
+	// A value that matches no alternative of a disjunction gives one
+	// diagnostic, not one for each alternative.
+	disjunctions := map[string]bool{}
+	for _, e := range errs {
+		format, args := e.Msg()
+		if strings.Contains(fmt.Sprintf(format, args...), "empty disjunction") {
+			disjunctions[strings.Join(trimDef(e.Path()), ".")] = true
+		}
+	}
+	for _, e := range errs {
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
-		p := e.Path()
-		if len(p) > 0 && strings.HasPrefix(p[0], "#") {
-			p = p[1:]
+		p := trimDef(e.Path())
+		if disjunctions[strings.Join(p, ".")] && !strings.Contains(msg, "empty disjunction") {
+			continue
 		}
 		var pos token.Pos
 		for _, q := range cueerrors.Positions(e) {
@@ -541,6 +561,9 @@ func (l *fileLoader) cueErrors(err error, user cue.Value, fallback string) {
 			if v := pathValue(user, p); v.Exists() {
 				code = diag.CodeSchemaType
 				msg = fmt.Sprintf("%s: %s is not allowed here", path, describe(v))
+				if want, ok := allowed[p[len(p)-1]]; ok && len(p) > 0 {
+					msg += ": want " + want
+				}
 			} else {
 				code = diag.CodeSchemaRequired
 				msg = path + " is required"
@@ -555,6 +578,21 @@ func (l *fileLoader) cueErrors(err error, user cue.Value, fallback string) {
 		seen[key], seen[posString(pos)+path] = true, true
 		l.errorf(pos, code, "%s", msg)
 	}
+}
+
+// allowed describes the values of the schema's enumerated and alternative fields.
+var allowed = map[string]string{
+	"fail":   `"timeout", "connection", "invalid_answer" or an HTTP status (300-599)`,
+	"type":   `string, int, float, bool, timestamp, list, map or null`,
+	"open":   "true",
+	"absent": "true",
+}
+
+func trimDef(p []string) []string {
+	if len(p) > 0 && strings.HasPrefix(p[0], "#") {
+		return p[1:]
+	}
+	return p
 }
 
 func describe(v cue.Value) string {

@@ -101,7 +101,14 @@ func (r *testRun) close() {
 	}
 }
 
-// takeUnmocked returns the actions called without a mock since the last call.
+func times(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// takeUnmocked explains the calls made without a mock since the last call.
 func (r *testRun) takeUnmocked() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -116,7 +123,7 @@ func (r *testRun) answer(ctx context.Context, req plugins.ActionRequest) plugins
 	n := r.calls[req.Action]
 	r.calls[req.Action] = n + 1
 	if m == nil {
-		r.unmocked = append(r.unmocked, req.Action)
+		r.unmocked = append(r.unmocked, "action "+req.Action+" was called without a mock; declare mocks: "+req.Action+": {...} in the test (or run with --live)")
 		r.mu.Unlock()
 		return failed(OutcomeNoMock, req.Action, fmt.Sprintf("action %s has no mock in test %s", req.Action, r.test.Name))
 	}
@@ -127,7 +134,7 @@ func (r *testRun) answer(ctx context.Context, req plugins.ActionRequest) plugins
 	case n < len(m.Answers):
 		a = m.Answers[n]
 	default:
-		r.unmocked = append(r.unmocked, fmt.Sprintf("%s (call %d, but the mock answers %d calls)", req.Action, n+1, len(m.Answers)))
+		r.unmocked = append(r.unmocked, fmt.Sprintf("action %s was called %s, but its mock (%s) answers %s", req.Action, times(n+1), m.Pos, times(len(m.Answers))))
 		r.mu.Unlock()
 		return failed(OutcomeNoMock, req.Action, fmt.Sprintf("action %s called %d times; its mock answers %d calls", req.Action, n+1, len(m.Answers)))
 	}

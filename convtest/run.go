@@ -166,9 +166,8 @@ func RunTest(ctx context.Context, t *Test) *Result {
 			}
 			r.Turns = append(r.Turns, Turn{Offered: last, Utterance: u, Reply: reply, Config: t.dir.Config})
 			last = reply.Messages
-			for _, a := range run.takeUnmocked() {
-				r.Failures = append(r.Failures, Failure{Pos: s.Pos, Step: s.Index, StepDesc: s.Describe(), What: "mocks",
-					Message: "action " + a + " was called without a mock; declare mocks: " + strings.Fields(a)[0] + ": {...} in the test (or run with --live)"})
+			for _, msg := range run.takeUnmocked() {
+				r.Failures = append(r.Failures, Failure{Pos: s.Pos, Step: s.Index, StepDesc: s.Describe(), What: "mocks", Message: msg})
 			}
 		}
 		r.Failures = append(r.Failures, check(ctx, e, t, s, reply)...)
@@ -301,7 +300,7 @@ func checkReply(s *Step, msgs []engine.Message, fail func(pos, what, want, got s
 				want[i] = "(any text)"
 			}
 		}
-		fail(s.ReplyPos, fmt.Sprintf("reply: %d messages", len(s.Reply)), listString(want), quoteList(msgs))
+		fail(s.ReplyPos, "reply", fmt.Sprintf("%d messages %s", len(want), listString(want)), fmt.Sprintf("%d messages %s", len(msgs), quoteList(msgs)))
 		return
 	}
 	for i, m := range s.Reply {
@@ -320,7 +319,7 @@ func checkReply(s *Step, msgs []engine.Message, fail func(pos, what, want, got s
 			continue
 		}
 		if len(got.Buttons) != len(m.Buttons) {
-			fail(m.Pos, fmt.Sprintf("%s.buttons: %d buttons", at, len(m.Buttons)), buttonsString(m.Buttons), gotButtons(got.Buttons))
+			fail(m.Pos, at+".buttons", fmt.Sprintf("%d buttons %s", len(m.Buttons), buttonsString(m.Buttons)), fmt.Sprintf("%d buttons %s", len(got.Buttons), gotButtons(got.Buttons)))
 			continue
 		}
 		for j, b := range m.Buttons {
@@ -579,16 +578,16 @@ func Summary(tr *engine.Trace) []string {
 			if c.Condition != nil {
 				why += ": " + c.Condition.Source
 				if c.Condition.Pos != "" {
-					why += " (" + c.Condition.Pos + ")"
+					why += " at " + c.Condition.Pos
 				}
 				if c.Condition.Error != "" {
 					why += ": " + c.Condition.Error
 				}
 			}
-			others = append(others, c.Intent+" "+why)
+			others = append(others, c.Intent+" ("+why+")")
 		}
 		if len(others) > 0 {
-			line += "; not " + strings.Join(others, "; not ")
+			line += "; not " + strings.Join(others, ", not ")
 		}
 		out = append(out, line)
 	}
