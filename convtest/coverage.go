@@ -266,7 +266,13 @@ func seen(s *scenarioItems, conds []*dsl.Condition, failed string) {
 	}
 }
 
-func (c *coverage) turn(t Turn, lastButtons map[string]*dsl.Button) map[string]*dsl.Button {
+// offeredButton is a button a reply showed.
+type offeredButton struct {
+	b     *dsl.Button
+	value string // as rendered
+}
+
+func (c *coverage) turn(t Turn, last []offeredButton) []offeredButton {
 	cfg, tr := t.Config, t.Reply.Trace
 	appIntents := map[string]*dsl.Intent{}
 	scOf := map[string]*dsl.Scenario{}
@@ -318,13 +324,27 @@ func (c *coverage) turn(t Turn, lastButtons map[string]*dsl.Button) map[string]*
 		}
 	}
 	if t.Utterance.Type == plugins.ButtonResponse {
-		if b := lastButtons[t.Utterance.CallbackID]; b != nil {
+		// The button pressed: the first offered with its callback and value,
+		// else the first with its callback (a test may send another value).
+		var pressed *dsl.Button
+		for _, o := range last {
+			if o.b.Callback == t.Utterance.CallbackID && o.value == t.Utterance.Value {
+				pressed = o.b
+				break
+			}
+		}
+		for _, o := range last {
+			if pressed == nil && o.b.Callback == t.Utterance.CallbackID {
+				pressed = o.b
+			}
+		}
+		if pressed != nil {
 			for _, s := range c.scenarios {
-				s.hit(pressedKey(b))
+				s.hit(pressedKey(pressed))
 			}
 		}
 	}
-	offered := map[string]*dsl.Button{}
+	var offered []offeredButton
 	for _, m := range t.Reply.Messages {
 		in := appIntents[m.Intent]
 		if in == nil || in.Message == nil {
@@ -335,9 +355,7 @@ func (c *coverage) turn(t Turn, lastButtons map[string]*dsl.Button) map[string]*
 			if i < len(in.Message.Buttons) {
 				b := &in.Message.Buttons[i]
 				s.hit(offeredKey(b))
-				if _, dup := offered[b.Callback]; !dup {
-					offered[b.Callback] = b
-				}
+				offered = append(offered, offeredButton{b: b, value: m.Buttons[i].Value})
 			}
 		}
 	}
@@ -351,7 +369,7 @@ func NewCoverage(s *Suite, res *Results) *Coverage {
 		c.enumerate(d.Config)
 	}
 	for _, r := range res.Tests {
-		var last map[string]*dsl.Button
+		var last []offeredButton
 		for _, t := range r.Turns {
 			last = c.turn(t, last)
 		}
