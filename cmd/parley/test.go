@@ -19,11 +19,13 @@ import (
 	"github.com/parleyhq/parley/convtest"
 	"github.com/parleyhq/parley/diag"
 	"github.com/parleyhq/parley/dsl"
+	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/reload"
 )
 
-// testEnvironment returns the plugins of `parley test`; tests replace it.
-var testEnvironment = chatEnvironment
+// testEnvironment returns the plugins of `parley test`: those of `parley chat`,
+// so that a conversation saved there replays here.
+var testEnvironment = func() *plugins.Environment { return chatEnvironment() }
 
 // testOptions are the flags of `parley test`.
 type testOptions struct {
