@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // junitReport is the JUnit XML schema CI systems read, parsed independently of the writer.
@@ -185,5 +189,57 @@ func TestTestInvalid(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "test", "--coverage-format", "html"); code != 2 {
 		t.Fatalf("bad flag: exit %d", code)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the watcher's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTestWatch: --watch runs the tests again when a test file changes.
+func TestTestWatch(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, "../../scenarios/greeter", dir)
+	os.Remove(filepath.Join(dir, "greeter_test.cue")) // it reads ../../mocks
+	file := filepath.Join(dir, "open_test.cue")
+	os.WriteFile(file, []byte(`tests: t: steps: [{open: true, reply: ["Hi! Press OK."]}]`+"\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		o := &testOptions{watch: true}
+		done <- o.execute(ctx, streams{in: strings.NewReader(""), out: &out, err: &errOut}, []string{dir})
+	}()
+	waitFor := func(what string) {
+		t.Helper()
+		for i := 0; i < 200; i++ { // 10 s at most
+			if strings.Contains(out.String(), what) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no %q in:\n%s\nstderr:\n%s", what, out.String(), errOut.String())
+	}
+	waitFor("ok: 1 tests passed")
+	os.WriteFile(file, []byte(`tests: t: steps: [{open: true, reply: ["Hello?"]}]`+"\n"), 0o644)
+	waitFor("files changed, running again")
+	waitFor("FAIL: 1 of 1 tests failed")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("watch ended with %v", err)
 	}
 }
