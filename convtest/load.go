@@ -411,7 +411,7 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// testSchema compiles #TestFile with the definitions it refers to.
+// testSchema compiles the test schema (#TestFile and the definitions it refers to).
 func testSchema() (cue.Value, error) {
 	ctx := cuecontext.New()
 	src := dsl.SchemaSource(plugins.NewEmptyEnvironment()) + "\n" + stripPackage(schema.TestSource)
@@ -419,7 +419,7 @@ func testSchema() (cue.Value, error) {
 	if err := v.Err(); err != nil {
 		return v, fmt.Errorf("compiling the test schema: %s", cueerrors.Details(err, nil))
 	}
-	return v.LookupPath(cue.ParsePath("#TestFile")), nil
+	return v, nil
 }
 
 func stripPackage(src string) string {
@@ -443,6 +443,10 @@ type fileLoader struct {
 	routes []*mock.Config
 	// mocksFailed is set when a mocks_from declaration did not load (already reported).
 	mocksFailed bool
+	// root is the compiled test schema; its definitions check the values #TestFile leaves open.
+	root cue.Value
+	// at is the path of the step being decoded, for messages.
+	at []string
 }
 
 func (l *fileLoader) errorf(pos token.Pos, code, format string, args ...any) {
@@ -468,7 +472,7 @@ func loadFile(sch cue.Value, name string, dir *Dir, known map[string]bool) (*Fil
 }
 
 func parseFile(sch cue.Value, name string, data []byte, dir *Dir, known map[string]bool) (*File, diag.List) {
-	l := &fileLoader{name: name, data: data, dir: dir, known: known}
+	l := &fileLoader{name: name, data: data, dir: dir, known: known, root: sch}
 	var af *ast.File
 	var err error
 	if strings.HasSuffix(name, ".cue") {
@@ -479,6 +483,7 @@ func parseFile(sch cue.Value, name string, data []byte, dir *Dir, known map[stri
 	if err != nil {
 		return nil, diag.List{dsl.SyntaxDiagnostic(name, data, err)}
 	}
+	sch = sch.LookupPath(cue.ParsePath("#TestFile"))
 	user := sch.Context().BuildFile(af)
 	if err := user.Err(); err != nil {
 		l.cueErrors(err, user, diag.CodeSchemaConflict)
@@ -517,6 +522,11 @@ func parseFile(sch cue.Value, name string, data []byte, dir *Dir, known map[stri
 
 // cueErrors turns CUE errors into diagnostics at their position in the test file.
 func (l *fileLoader) cueErrors(err error, user cue.Value, fallback string) {
+	l.cueErrorsAt(err, user, nil, fallback)
+}
+
+// cueErrorsAt is cueErrors for a value at path prefix of the file (errors' paths are relative to it).
+func (l *fileLoader) cueErrorsAt(err error, user cue.Value, prefix []string, fallback string) {
 	seen := map[string]bool{}
 	errs := cueerrors.Errors(err)
 	// A value that matches no alternative of a disjunction gives one
@@ -546,7 +556,8 @@ func (l *fileLoader) cueErrors(err error, user cue.Value, fallback string) {
 			pos = pathPos(user, p)
 		}
 		code := dsl.ClassifyCUEError(msg, fallback)
-		path := strings.Join(p, ".")
+		full := append(slices.Clone(prefix), p...)
+		path := strings.Join(full, ".")
 		switch {
 		case code == diag.CodeFieldNotAllowed && len(p) > 0:
 			name := p[len(p)-1]
@@ -554,8 +565,8 @@ func (l *fileLoader) cueErrors(err error, user cue.Value, fallback string) {
 				name = u
 			}
 			msg = fmt.Sprintf("field %q not allowed", name)
-			if len(p) > 1 {
-				msg += " in " + strings.Join(p[:len(p)-1], ".")
+			if len(full) > 1 {
+				msg += " in " + strings.Join(full[:len(full)-1], ".")
 			}
 		case strings.Contains(msg, "empty disjunction") || strings.Contains(msg, "incomplete value"):
 			if v := pathValue(user, p); v.Exists() {
@@ -699,6 +710,7 @@ func (l *fileLoader) mocksFrom(full cue.Value) {
 }
 
 func (l *fileLoader) test(name string, v cue.Value) *Test {
+	l.at = []string{"tests", name}
 	t := &Test{Name: name, File: l.name, Pos: posString(pos(v)), User: DefaultUser, Clock: DefaultClock,
 		Mocks: map[string]*Mock{}, dir: l.dir}
 	t.Description, _ = str(v, "description")
@@ -844,6 +856,7 @@ var stepKinds = []string{StepOpen, StepSay, StepClick, StepClickText, StepTrigge
 
 func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Step {
 	s := &Step{Index: index, Pos: posString(v.Pos())}
+	l.at = append(l.at[:2], "steps", strconv.Itoa(index-1))
 	if d, ok := field(v, "advance"); ok {
 		s.Advance = l.duration(d)
 	}
@@ -889,7 +902,19 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 	}
 	if rv, ok := field(v, "reply"); ok {
 		s.HasReply, s.ReplyPos = true, posString(pos(rv))
-		each(rv, func(_ int, e cue.Value) { s.Reply = append(s.Reply, l.message(e)) })
+		each(rv, func(i int, e cue.Value) {
+			switch e.IncompleteKind() {
+			case cue.StringKind:
+			case cue.StructKind:
+				if !l.check(e, "#ExpectMessage", append(slices.Clone(l.at), "reply", strconv.Itoa(i))...) {
+					return
+				}
+			default:
+				l.errorf(e.Pos(), diag.CodeSchemaType, "step %d: reply[%d]: %s is not a message: want a string (the exact text) or {text, matches, intent, buttons}", index, i, describe(e))
+				return
+			}
+			s.Reply = append(s.Reply, l.message(e))
+		})
 	}
 	if iv, ok := field(v, "intents"); ok {
 		s.HasIntent, s.IntentPos = true, posString(pos(iv))
@@ -976,6 +1001,17 @@ func (l *fileLoader) message(v cue.Value) ExpectMessage {
 	return m
 }
 
+// check validates v against a definition of the test schema, reporting
+// problems at the path of v (given for messages); it reports whether v is valid.
+func (l *fileLoader) check(v cue.Value, def string, path ...string) bool {
+	d := l.root.LookupPath(cue.MakePath(cue.Def(def)))
+	if err := d.Unify(v).Validate(cue.Concrete(true)); err != nil {
+		l.cueErrorsAt(err, v, path, diag.CodeSchemaType)
+		return false
+	}
+	return true
+}
+
 func (l *fileLoader) regexp(v cue.Value, src string) *regexp.Regexp {
 	re, err := regexp.Compile(src)
 	if err != nil {
@@ -997,8 +1033,11 @@ func (l *fileLoader) contextCheck(path string, v cue.Value, fixtures map[string]
 	case !l.known[name] && !fixtures[name]:
 		l.errorf(pos(v), CodeUnknownAttribute, "context %s: no scenario of %s declares or uses attribute %q%s", path, l.dir.Path, name, l.suggestAttr(name))
 	}
-	if v.Kind() != cue.StructKind {
+	if v.IncompleteKind() != cue.StructKind {
 		c.Check, c.Value = CheckEquals, jsonOf(v)
+		return c
+	}
+	if !l.check(v, "#ValueCheck", append(slices.Clone(l.at), "context", path)...) {
 		return c
 	}
 	var kinds []string
