@@ -142,7 +142,7 @@ func TestUnmockedAction(t *testing.T) {
 		t.Fatalf("want one failed test, got %d tests", len(res.Tests))
 	}
 	f := res.Tests[0].Failures
-	if len(f) != 1 || f[0].What != "mocks" || f[0].Pos != "testdata/expect/expect_test.cue:81:25" ||
+	if len(f) != 1 || f[0].What != "mocks" || f[0].Pos != "testdata/expect/expect_test.cue:85:25" ||
 		f[0].Message != "action quote was called without a mock; declare mocks: quote: {...} in the test (or run with --live)" {
 		t.Errorf("failures: %+v", f)
 	}
@@ -320,5 +320,55 @@ func TestLive(t *testing.T) {
 	res = convtest.Run(context.Background(), load(t, dir), convtest.Options{})
 	if res.Passed() || calls.Load() != 1 || res.Tests[0].Failures[0].Got != `"99"` {
 		t.Fatalf("mocked run: %d calls:\n%s", calls.Load(), convtest.FormatResult(res.Tests[0]))
+	}
+}
+
+// TestCoverageLevelConditions: conditions of scenarios, conversations, scenes
+// and turns count as seen true or false from the candidates they let through or block.
+func TestCoverageLevelConditions(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "gate.cue"), `scenarios: gate: {
+	attributes: {blocked: "bool", adult: "bool", tier: "string"}
+	conditions: ["user.blocked != true"]
+	conversations: c: {
+		behaviors: ["starting"]
+		conditions: ["user.adult == true"]
+		scenes: s: {
+			behaviors: ["starting"]
+			conditions: ["user.tier != nil"]
+			turns: t: {
+				behaviors: ["starting"]
+				conditions: ["user.tier != \"none\""]
+				request: [{id: "intent.core.welcome"}]
+				response: [{id: "hi", message: text: "Hi"}]
+			}
+		}
+	}
+}
+`)
+	writeFile(t, filepath.Join(dir, "gate_test.cue"), `tests: {
+	open:      {fixtures: user: {adult: true, tier: "gold"}, steps: [{open: true, reply: ["Hi"]}]}
+	blocked:   {fixtures: user: {blocked: true, adult: false}, steps: [{open: true, reply: []}]}
+	minor:     {fixtures: user: {adult: false}, steps: [{open: true, reply: []}]}
+	no_tier:   {fixtures: user: {adult: true}, steps: [{open: true, reply: []}]}
+}
+`)
+	s := load(t, dir)
+	res := convtest.Run(context.Background(), s, convtest.Options{})
+	for _, r := range res.Tests {
+		if !r.Passed {
+			t.Fatal(convtest.FormatResult(r))
+		}
+	}
+	cov := convtest.NewCoverage(s, res)
+	var got []string
+	for _, it := range cov.Scenarios[0].Uncovered {
+		got = append(got, strings.TrimPrefix(it.Pos, dir+"/")+": "+it.What)
+	}
+	// Seen: the scenario's condition both ways, the conversation's both ways,
+	// the scene's both ways; the turn's only true (no test has tier "none").
+	want := []string{`gate.cue:12:18: condition "user.tier != \"none\"" of turn t never false`}
+	if !slices.Equal(got, want) {
+		t.Errorf("uncovered:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -114,7 +114,7 @@ type JSONResult struct {
 type JSONFailure struct {
 	Pos     string   `json:"pos"`
 	Step    int      `json:"step,omitempty"`
-	Action  string   `json:"action,omitempty"`
+	Does    string   `json:"does,omitempty"`
 	What    string   `json:"what"`
 	Want    string   `json:"want,omitempty"`
 	Got     string   `json:"got,omitempty"`
@@ -129,7 +129,7 @@ func Report(res *Results, cov *Coverage) JSONReport {
 	for _, r := range res.Tests {
 		jr := JSONResult{Name: r.Test.Name, File: r.Test.File, Pos: r.Test.Pos, Passed: r.Passed, DurationNS: int64(r.Duration)}
 		for _, f := range r.Failures {
-			jr.Failures = append(jr.Failures, JSONFailure{Pos: f.Pos, Step: f.Step, Action: f.StepDesc, What: f.What,
+			jr.Failures = append(jr.Failures, JSONFailure{Pos: f.Pos, Step: f.Step, Does: f.StepDesc, What: f.What,
 				Want: f.Want, Got: f.Got, Message: f.Message, Why: f.Why})
 		}
 		rep.Results = append(rep.Results, jr)

@@ -592,7 +592,11 @@ func Summary(tr *engine.Trace) []string {
 		out = append(out, line)
 	}
 	for _, a := range tr.Actions {
-		line := "action " + a.Action + " (" + a.Kind + ") for " + a.Intent + ": "
+		kind := a.Kind
+		if len(a.Calls) > 0 && a.Calls[0].Method == "MOCK" {
+			kind += ", mocked"
+		}
+		line := "action " + a.Action + " (" + kind + ") for " + a.Intent + ": "
 		switch {
 		case a.Skipped:
 			line += "skipped: " + a.Error

@@ -76,11 +76,11 @@ func TestTestFailures(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
-	if !strings.Contains(out, "FAIL: 15 of 23 tests failed") {
+	if !strings.Contains(out, "FAIL: 15 of 24 tests failed") {
 		t.Errorf("output:\n%s", out)
 	}
 	r := readJUnit(t, junit)
-	if r.Tests != 23 || r.Failures != 15 || len(r.Suites) != 1 || r.Suites[0].Failures != 15 {
+	if r.Tests != 24 || r.Failures != 15 || len(r.Suites) != 1 || r.Suites[0].Failures != 15 {
 		t.Fatalf("JUnit: %d tests, %d failures", r.Tests, r.Failures)
 	}
 	found := false
