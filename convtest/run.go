@@ -593,7 +593,7 @@ func Summary(tr *engine.Trace) []string {
 	}
 	for _, a := range tr.Actions {
 		kind := a.Kind
-		if len(a.Calls) > 0 && a.Calls[0].Method == "MOCK" {
+		if len(a.Calls) > 0 && strings.HasPrefix(a.Calls[0].URL, "mock:") {
 			kind += ", mocked"
 		}
 		line := "action " + a.Action + " (" + kind + ") for " + a.Intent + ": "
