@@ -670,6 +670,36 @@ func str(v cue.Value, field string) (string, bool) {
 	return s, err == nil
 }
 
+// fieldMap holds the fields of a struct value by name: one walk of the
+// struct instead of a path lookup per field.
+type fieldMap map[string]cue.Value
+
+func fieldsOf(v cue.Value) fieldMap {
+	it, err := v.Fields()
+	if err != nil {
+		return nil
+	}
+	m := fieldMap{}
+	for it.Next() {
+		m[it.Selector().Unquoted()] = it.Value()
+	}
+	return m
+}
+
+func (m fieldMap) get(name string) (cue.Value, bool) {
+	v, ok := m[name]
+	return v, ok
+}
+
+func (m fieldMap) str(name string) (string, bool) {
+	v, ok := m[name]
+	if !ok {
+		return "", false
+	}
+	s, err := v.String()
+	return s, err == nil
+}
+
 func field(v cue.Value, name string) (cue.Value, bool) {
 	f := v.LookupPath(cue.MakePath(cue.Str(name)))
 	return f, f.Exists()
@@ -710,14 +740,15 @@ func (l *fileLoader) mocksFrom(full cue.Value) {
 }
 
 func (l *fileLoader) test(name string, v cue.Value) *Test {
+	fm := fieldsOf(v)
 	l.at = []string{"tests", name}
 	t := &Test{Name: name, File: l.name, Pos: posString(pos(v)), User: DefaultUser, Clock: DefaultClock,
 		Mocks: map[string]*Mock{}, dir: l.dir}
-	t.Description, _ = str(v, "description")
-	if u, ok := str(v, "user"); ok {
+	t.Description, _ = fm.str("description")
+	if u, ok := fm.str("user"); ok {
 		t.User = u
 	}
-	if c, ok := field(v, "clock"); ok {
+	if c, ok := fm.get("clock"); ok {
 		s, _ := c.String()
 		tm, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
@@ -725,11 +756,11 @@ func (l *fileLoader) test(name string, v cue.Value) *Test {
 		}
 		t.Clock = tm
 	}
-	if d, ok := field(v, "session_timeout"); ok {
+	if d, ok := fm.get("session_timeout"); ok {
 		t.SessionTimeout = l.duration(d)
 	}
 	fixtureNames := map[string]bool{}
-	if fx, ok := field(v, "fixtures"); ok {
+	if fx, ok := fm.get("fixtures"); ok {
 		for _, ctxName := range []string{"user", "session"} {
 			c, ok := field(fx, ctxName)
 			if !ok {
@@ -747,7 +778,7 @@ func (l *fileLoader) test(name string, v cue.Value) *Test {
 			}
 		}
 	}
-	if ms, ok := field(v, "mocks"); ok {
+	if ms, ok := fm.get("mocks"); ok {
 		it, _ := ms.Fields()
 		for it.Next() {
 			n := it.Selector().Unquoted()
@@ -758,7 +789,7 @@ func (l *fileLoader) test(name string, v cue.Value) *Test {
 			t.Mocks[n] = l.mock(n, it.Value())
 		}
 	}
-	sv, _ := field(v, "steps")
+	sv, _ := fm.get("steps")
 	each(sv, func(i int, e cue.Value) {
 		if s := l.step(i+1, e, fixtureNames); s != nil {
 			t.Steps = append(t.Steps, s)
@@ -777,11 +808,12 @@ func (l *fileLoader) duration(v cue.Value) time.Duration {
 }
 
 func (l *fileLoader) mock(action string, v cue.Value) *Mock {
+	fm := fieldsOf(v)
 	m := &Mock{Action: action, Pos: posString(pos(v))}
-	calls, hasCalls := field(v, "calls")
+	calls, hasCalls := fm.get("calls")
 	if hasCalls {
 		for _, f := range []string{"outputs", "successful", "errors", "fail", "route"} {
-			if fv, ok := field(v, f); ok {
+			if fv, ok := fm.get(f); ok {
 				l.errorf(pos(fv), CodeMock, "mock for action %q: %s is given with calls; give either one answer for every call or calls", action, f)
 			}
 		}
@@ -794,35 +826,36 @@ func (l *fileLoader) mock(action string, v cue.Value) *Mock {
 }
 
 func (l *fileLoader) answer(action string, v cue.Value) *Answer {
+	fm := fieldsOf(v)
 	a := &Answer{Pos: posString(v.Pos()), Successful: true}
-	if ov, ok := field(v, "outputs"); ok {
+	if ov, ok := fm.get("outputs"); ok {
 		if m, ok := jsonOf(ov).(map[string]any); ok {
 			a.Outputs = m
 		}
 	}
-	if s, ok := field(v, "successful"); ok {
+	if s, ok := fm.get("successful"); ok {
 		a.Successful, _ = s.Bool()
 	}
-	if ev, ok := field(v, "errors"); ok {
+	if ev, ok := fm.get("errors"); ok {
 		each(ev, func(_ int, e cue.Value) {
 			s, _ := e.String()
 			a.Errors = append(a.Errors, s)
 		})
-		if _, set := field(v, "successful"); !set {
+		if _, set := fm.get("successful"); !set {
 			a.Successful = false
 		}
 	}
-	if fv, ok := field(v, "fail"); ok {
+	if fv, ok := fm.get("fail"); ok {
 		if n, err := fv.Int64(); err == nil {
 			a.Fail, a.Status = FailStatus, int(n)
 		} else {
 			a.Fail, _ = fv.String()
 		}
 	}
-	if rv, ok := field(v, "route"); ok {
+	if rv, ok := fm.get("route"); ok {
 		name, _ := rv.String()
 		for _, f := range []string{"outputs", "successful", "errors", "fail"} {
-			if fv, ok := field(v, f); ok {
+			if fv, ok := fm.get(f); ok {
 				l.errorf(pos(fv), CodeMock, "mock for action %q: %s is given with route; the route answers", action, f)
 			}
 		}
@@ -855,14 +888,15 @@ func (l *fileLoader) answer(action string, v cue.Value) *Answer {
 var stepKinds = []string{StepOpen, StepSay, StepClick, StepClickText, StepTrigger}
 
 func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Step {
+	fm := fieldsOf(v)
 	s := &Step{Index: index, Pos: posString(v.Pos())}
 	l.at = append(l.at[:2], "steps", strconv.Itoa(index-1))
-	if d, ok := field(v, "advance"); ok {
+	if d, ok := fm.get("advance"); ok {
 		s.Advance = l.duration(d)
 	}
 	var kinds []string
 	for _, k := range stepKinds {
-		if _, ok := field(v, k); ok {
+		if _, ok := fm.get(k); ok {
 			kinds = append(kinds, k)
 		}
 	}
@@ -878,7 +912,7 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 	default:
 		s.Kind = kinds[0]
 	}
-	kv, _ := field(v, s.Kind)
+	kv, _ := fm.get(s.Kind)
 	switch s.Kind {
 	case StepSay, StepClickText:
 		s.Text, _ = kv.String()
@@ -886,7 +920,7 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 		s.Callback, _ = kv.String()
 		l.checkIntent(kv, s.Callback, s.Kind)
 	}
-	if val, ok := field(v, "value"); ok {
+	if val, ok := fm.get("value"); ok {
 		if s.Kind != StepClick && s.Kind != StepClickText {
 			l.errorf(pos(val), CodeStep, "step %d: value goes with click or click_text", index)
 		}
@@ -895,12 +929,12 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 	}
 	if s.Kind == StepAdvance {
 		for _, f := range []string{"reply", "intents", "actions", "no_match", "completed"} {
-			if fv, ok := field(v, f); ok {
+			if fv, ok := fm.get(f); ok {
 				l.errorf(pos(fv), CodeStep, "step %d only advances time: no turn runs, so it can check context only, not %s", index, f)
 			}
 		}
 	}
-	if rv, ok := field(v, "reply"); ok {
+	if rv, ok := fm.get("reply"); ok {
 		s.HasReply, s.ReplyPos = true, posString(pos(rv))
 		each(rv, func(i int, e cue.Value) {
 			switch e.IncompleteKind() {
@@ -916,7 +950,7 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 			s.Reply = append(s.Reply, l.message(e))
 		})
 	}
-	if iv, ok := field(v, "intents"); ok {
+	if iv, ok := fm.get("intents"); ok {
 		s.HasIntent, s.IntentPos = true, posString(pos(iv))
 		each(iv, func(_ int, e cue.Value) {
 			id, _ := e.String()
@@ -924,13 +958,13 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 			s.Intents = append(s.Intents, id)
 		})
 	}
-	if cv, ok := field(v, "context"); ok {
+	if cv, ok := fm.get("context"); ok {
 		it, _ := cv.Fields()
 		for it.Next() {
 			s.Context = append(s.Context, l.contextCheck(it.Selector().Unquoted(), it.Value(), fixtures))
 		}
 	}
-	if av, ok := field(v, "actions"); ok {
+	if av, ok := fm.get("actions"); ok {
 		s.HasAction, s.ActionPos = true, posString(pos(av))
 		each(av, func(_ int, e cue.Value) {
 			a := ExpectAction{Pos: posString(e.Pos())}
@@ -950,11 +984,11 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 			s.Actions = append(s.Actions, a)
 		})
 	}
-	if nv, ok := field(v, "no_match"); ok {
+	if nv, ok := fm.get("no_match"); ok {
 		b, _ := nv.Bool()
 		s.NoMatch, s.NoMatchAt = &b, posString(pos(nv))
 	}
-	if dv, ok := field(v, "completed"); ok {
+	if dv, ok := fm.get("completed"); ok {
 		b, _ := dv.Bool()
 		s.Completed, s.DoneAt = &b, posString(pos(dv))
 	}
@@ -962,25 +996,26 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 }
 
 func (l *fileLoader) message(v cue.Value) ExpectMessage {
+	fm := fieldsOf(v)
 	m := ExpectMessage{Pos: posString(v.Pos())}
 	if v.Kind() == cue.StringKind {
 		s, _ := v.String()
 		m.Text = &s
 		return m
 	}
-	if s, ok := str(v, "text"); ok {
+	if s, ok := fm.str("text"); ok {
 		m.Text = &s
 	}
-	if s, ok := str(v, "matches"); ok {
-		mv, _ := field(v, "matches")
+	if s, ok := fm.str("matches"); ok {
+		mv, _ := fm.get("matches")
 		m.Matches = l.regexp(mv, s)
 	}
-	if s, ok := str(v, "intent"); ok {
-		iv, _ := field(v, "intent")
+	if s, ok := fm.str("intent"); ok {
+		iv, _ := fm.get("intent")
 		l.checkIntent(iv, s, "message intent")
 		m.Intent = s
 	}
-	if bv, ok := field(v, "buttons"); ok {
+	if bv, ok := fm.get("buttons"); ok {
 		m.HasButtons = true
 		each(bv, func(_ int, e cue.Value) {
 			b := ExpectButton{Pos: posString(e.Pos())}
@@ -1022,6 +1057,7 @@ func (l *fileLoader) regexp(v cue.Value, src string) *regexp.Regexp {
 }
 
 func (l *fileLoader) contextCheck(path string, v cue.Value, fixtures map[string]bool) ExpectContext {
+	fm := fieldsOf(v)
 	c := ExpectContext{Pos: posString(pos(v)), Path: path}
 	ctxName, rest, _ := strings.Cut(path, ".")
 	name, _, _ := strings.Cut(rest, ".")
@@ -1042,7 +1078,7 @@ func (l *fileLoader) contextCheck(path string, v cue.Value, fixtures map[string]
 	}
 	var kinds []string
 	for _, k := range []string{CheckEquals, CheckAbsent, CheckType, CheckMatches} {
-		if _, ok := field(v, k); ok {
+		if _, ok := fm.get(k); ok {
 			kinds = append(kinds, k)
 		}
 	}
@@ -1051,7 +1087,7 @@ func (l *fileLoader) contextCheck(path string, v cue.Value, fixtures map[string]
 		return c
 	}
 	c.Check = kinds[0]
-	kv, _ := field(v, c.Check)
+	kv, _ := fm.get(c.Check)
 	switch c.Check {
 	case CheckEquals:
 		c.Value = jsonOf(kv)
