@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,7 +233,7 @@ func check(ctx context.Context, e *engine.Engine, t *Test, s *Step, reply *engin
 		}
 		if s.HasIntent {
 			got := chosenIntents(reply.Trace)
-			if !slices_equal(got, s.Intents) {
+			if !slices.Equal(got, s.Intents) {
 				fail(s.IntentPos, "intents", listString(s.Intents), listString(got))
 			}
 		}
@@ -257,18 +258,6 @@ func check(ctx context.Context, e *engine.Engine, t *Test, s *Step, reply *engin
 		}
 	}
 	return out
-}
-
-func slices_equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func listString(l []string) string {
@@ -409,7 +398,7 @@ func checkActions(s *Step, got []engine.ActionTrace, fail func(pos, what, want, 
 	for i, a := range s.Actions {
 		want[i] = a.Name
 	}
-	if !slices_equal(names, want) {
+	if !slices.Equal(names, want) {
 		fail(s.ActionPos, "actions", listString(want), listString(names))
 		return
 	}
