@@ -730,8 +730,15 @@ func (l *fileLoader) mocksFrom(full cue.Value) {
 		}
 		cfg, err := mock.LoadPath(p)
 		if err != nil {
-			l.diags = append(l.diags, asDiags(err)...)
 			l.mocksFailed = true
+			for _, d := range asDiags(err) {
+				if d.Code == diag.CodeIO {
+					// Where the test file names it, rather than at the path.
+					l.errorf(e.Pos(), diag.CodeIO, "mocks_from %q (%s): %s", rel, filepath.ToSlash(p), d.Message)
+				} else {
+					l.diags = append(l.diags, d)
+				}
+			}
 			return
 		}
 		cfgs = append(cfgs, cfg)
