@@ -342,6 +342,9 @@ func TestCoverageLevelConditions(t *testing.T) {
 				request: [{id: "intent.core.welcome"}]
 				response: [{id: "hi", message: text: "Hi"}]
 			}
+			turns: orphan: {
+				request: [{id: "lost", utterances: ["lost"]}]
+			}
 		}
 	}
 }
@@ -367,7 +370,12 @@ func TestCoverageLevelConditions(t *testing.T) {
 	}
 	// Seen: the scenario's condition both ways, the conversation's both ways,
 	// the scene's both ways; the turn's only true (no test has tier "none").
-	want := []string{`gate.cue:12:18: condition "user.tier != \"none\"" of turn t never false`}
+	// The orphan turn is unreachable: the graph says so. Items come in category order.
+	want := []string{
+		`gate.cue:17:15: intent lost never chosen (unreachable: no conversation can get there)`,
+		`gate.cue:16:11: turn orphan never entered (unreachable: no conversation can get there)`,
+		`gate.cue:12:18: condition "user.tier != \"none\"" of turn t never false`,
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("uncovered:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

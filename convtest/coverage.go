@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/graph"
 	"github.com/parleyhq/parley/plugins"
 )
 
@@ -136,8 +137,12 @@ func actionKey(a *dsl.Action, ok bool) string {
 	return "action " + a.Pos + " " + a.Name + " " + strconv.FormatBool(ok)
 }
 
+// enumerate adds the items of cfg, from its conversation graph (package
+// graph: the model `parley graph`, diff and the lints read too). An item the
+// graph finds unreachable says so: no test can cover it.
 func (c *coverage) enumerate(cfg *dsl.Config) {
-	for _, sc := range cfg.Scenarios {
+	for _, gs := range graph.New(cfg).Scenarios {
+		sc := gs.Src()
 		s := c.scenarios[sc.Name]
 		if s == nil {
 			s = &scenarioItems{name: sc.Name, byKey: map[string]*item{}}
@@ -159,30 +164,31 @@ func (c *coverage) enumerate(cfg *dsl.Config) {
 			s.add(CatActionOutcomes, a.Pos, "action "+name+" never succeeded", actionKey(a, true))
 			s.add(CatActionOutcomes, a.Pos, "action "+name+" never failed", actionKey(a, false))
 		}
-		for _, cv := range sc.Conversations {
-			conds(cv.Conditions, "conversation "+cv.Name)
-			for _, scene := range cv.Scenes {
-				conds(scene.Conditions, "scene "+scene.Name)
-				for _, t := range scene.Turns {
-					s.add(CatTurns, t.Pos, "turn "+t.Name+" never entered", turnKey(t))
-					conds(t.Conditions, "turn "+t.Name)
-					for _, list := range [][]*dsl.Intent{t.Request, t.Response} {
-						for _, in := range list {
-							cat := CatAppIntents
-							switch {
-							case isNoMatch(in.ID):
-								cat = CatNoMatch
-							case in.Speaker == engine.SpeakerUser:
-								cat = CatUserIntents
-							}
-							s.add(cat, in.Pos, "intent "+in.ID+" never chosen", intentKey(in))
-							conds(in.Conditions, "intent "+in.ID)
-							if in.Message != nil {
-								for _, b := range in.Message.Buttons {
-									label := "button " + strconv.Quote(b.Text.Source) + " of " + in.ID
-									s.add(CatButtonsOffered, b.Pos, label+" never offered", offeredKey(&b))
-									s.add(CatButtonsPressed, b.Pos, label+" never pressed", pressedKey(&b))
-								}
+		for ci, gc := range gs.Conversations {
+			cv := sc.Conversations[ci]
+			conds(cv.Conditions, "conversation "+gc.Name)
+			for si, gsc := range gc.Scenes {
+				conds(cv.Scenes[si].Conditions, "scene "+gsc.Name)
+				for _, gt := range gsc.Turns {
+					t := gt.Src
+					s.add(CatTurns, gt.Pos, "turn "+gt.Name+" never entered"+unreachable(gt.Reachable), turnKey(t))
+					conds(t.Conditions, "turn "+gt.Name)
+					for _, gi := range gt.Intents {
+						in := gi.Src
+						cat := CatAppIntents
+						switch {
+						case isNoMatch(in.ID):
+							cat = CatNoMatch
+						case in.Speaker == engine.SpeakerUser:
+							cat = CatUserIntents
+						}
+						s.add(cat, gi.Pos, "intent "+in.ID+" never chosen"+unreachable(gi.Reachable), intentKey(in))
+						conds(in.Conditions, "intent "+in.ID)
+						if in.Message != nil {
+							for _, b := range in.Message.Buttons {
+								label := "button " + strconv.Quote(b.Text.Source) + " of " + in.ID
+								s.add(CatButtonsOffered, b.Pos, label+" never offered"+unreachable(gi.Reachable), offeredKey(&b))
+								s.add(CatButtonsPressed, b.Pos, label+" never pressed"+unreachable(gi.Reachable), pressedKey(&b))
 							}
 						}
 					}
@@ -190,6 +196,13 @@ func (c *coverage) enumerate(cfg *dsl.Config) {
 			}
 		}
 	}
+}
+
+func unreachable(reachable bool) string {
+	if reachable {
+		return ""
+	}
+	return " (unreachable: no conversation can get there)"
 }
 
 // findIntent is the intent a trace candidate names.
