@@ -160,7 +160,7 @@ func (l *fileLoader) answer(action string, v cue.Value) *Answer {
 	return a
 }
 
-var stepKinds = []string{StepOpen, StepSay, StepClick, StepClickText, StepTrigger}
+var stepKinds = []string{StepOpen, StepSay, StepClick, StepClickText, StepTrigger, StepForm, StepLongText}
 
 func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Step {
 	fm := fieldsOf(v)
@@ -194,6 +194,23 @@ func (l *fileLoader) step(index int, v cue.Value, fixtures map[string]bool) *Ste
 	case StepClick, StepTrigger:
 		s.Callback, _ = kv.String()
 		l.checkIntent(kv, s.Callback, s.Kind)
+	case StepLongText:
+		s.Text, _ = kv.String()
+	case StepForm:
+		ff := fieldsOf(kv)
+		if cb, ok := ff.get("callback"); ok {
+			s.Callback, _ = cb.String()
+			l.checkIntent(cb, s.Callback, "form callback")
+		}
+		if d, ok := ff.get("data"); ok {
+			s.FormData, _ = jsonOf(d).(map[string]any)
+		}
+		if _, ok := ff.get("cancel"); ok {
+			s.Cancel = true
+			if d, ok := ff.get("data"); ok {
+				l.errorf(pos(d), CodeStep, "step %d: a cancelled form sends no data", index)
+			}
+		}
 	}
 	if val, ok := fm.get("value"); ok {
 		if s.Kind != StepClick && s.Kind != StepClickText {

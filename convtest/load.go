@@ -176,6 +176,8 @@ const (
 	StepClick     = "click"
 	StepClickText = "click_text"
 	StepTrigger   = "trigger"
+	StepForm      = "form"
+	StepLongText  = "long_text"
 )
 
 // Step is what the user does and what must hold after it.
@@ -185,10 +187,12 @@ type Step struct {
 	Pos      string
 	Advance  time.Duration
 	Kind     string
-	Text     string // say, click_text
-	Callback string // click, trigger
+	Text     string // say, click_text, long_text
+	Callback string // click, trigger, form (an override)
 	Value    string
 	HasValue bool
+	FormData map[string]any
+	Cancel   bool // form: the cancel callback
 
 	Reply     []ExpectMessage
 	HasReply  bool
@@ -221,6 +225,13 @@ func (s *Step) Describe() string {
 		return "click_text " + strconv.Quote(s.Text)
 	case StepTrigger:
 		return "trigger " + strconv.Quote(s.Callback)
+	case StepForm:
+		if s.Cancel {
+			return "form cancel"
+		}
+		return "form " + jsonString(s.FormData)
+	case StepLongText:
+		return "long_text " + strconv.Quote(s.Text)
 	}
 	return s.Kind
 }

@@ -140,13 +140,20 @@ type savedAnswerT struct {
 }
 
 type savedStepT struct {
-	Open    bool     `json:"open,omitempty"`
-	Say     *string  `json:"say,omitempty"`
-	Click   string   `json:"click,omitempty"`
-	Value   string   `json:"value,omitempty"`
-	Trigger string   `json:"trigger,omitempty"`
-	Reply   []any    `json:"reply"`
-	Intents []string `json:"intents,omitempty"`
+	Open     bool       `json:"open,omitempty"`
+	Say      *string    `json:"say,omitempty"`
+	Click    string     `json:"click,omitempty"`
+	Value    string     `json:"value,omitempty"`
+	Trigger  string     `json:"trigger,omitempty"`
+	Form     *savedForm `json:"form,omitempty"`
+	LongText *string    `json:"long_text,omitempty"`
+	Reply    []any      `json:"reply"`
+	Intents  []string   `json:"intents,omitempty"`
+}
+
+type savedForm struct {
+	Data     map[string]any `json:"data,omitempty"`
+	Callback string         `json:"callback"`
 }
 
 type savedMessage struct {
@@ -248,6 +255,10 @@ func savedStep(s recordedStep) savedStepT {
 		st.Open = true
 	case u.Type == plugins.Text:
 		st.Say = &u.Text
+	case u.Type == plugins.FormResponse:
+		st.Form = &savedForm{Data: u.Data, Callback: u.CallbackID}
+	case u.Type == plugins.LongTextResponse:
+		st.LongText = &u.Text
 	case u.Type == plugins.ButtonResponse && s.offered:
 		st.Click, st.Value = u.CallbackID, u.Value
 	default:

@@ -195,6 +195,8 @@ func utterance(s *Step, last []engine.Message) (plugins.Utterance, *Failure) {
 		return plugins.Utterance{Type: plugins.Text, Text: s.Text}, nil
 	case StepTrigger:
 		return plugins.Utterance{Type: plugins.Trigger, CallbackID: s.Callback}, nil
+	case StepForm, StepLongText:
+		return answerUtterance(s, last)
 	}
 	var offered []string
 	for _, m := range last {
@@ -219,6 +221,36 @@ func utterance(s *Step, last []engine.Message) (plugins.Utterance, *Failure) {
 	}
 	return plugins.Utterance{}, &Failure{Pos: s.Pos, Step: s.Index, StepDesc: s.Describe(), What: "button",
 		Want: "a button with " + what + " in the bot's last messages", Got: got}
+}
+
+// answerUtterance answers the form or long text message of the last messages.
+func answerUtterance(s *Step, last []engine.Message) (plugins.Utterance, *Failure) {
+	for i := len(last) - 1; i >= 0; i-- {
+		m := last[i]
+		switch {
+		case s.Kind == StepForm && m.Form != nil:
+			cb := m.Form.Callback
+			if s.Cancel {
+				cb = m.Form.CancelCallback
+			}
+			if s.Callback != "" {
+				cb = s.Callback
+			}
+			return plugins.Utterance{Type: plugins.FormResponse, CallbackID: cb, Data: s.FormData}, nil
+		case s.Kind == StepLongText && m.LongText != nil:
+			return plugins.Utterance{Type: plugins.LongTextResponse, CallbackID: m.LongText.Callback, Text: s.Text}, nil
+		}
+	}
+	if s.Kind == StepForm && s.Callback != "" {
+		// A form submitted by its callback, shown or not.
+		return plugins.Utterance{Type: plugins.FormResponse, CallbackID: s.Callback, Data: s.FormData}, nil
+	}
+	what := "a form"
+	if s.Kind == StepLongText {
+		what = "a long text message"
+	}
+	return plugins.Utterance{}, &Failure{Pos: s.Pos, Step: s.Index, StepDesc: s.Describe(), What: s.Kind,
+		Want: what + " in the bot's last messages", Got: quoteList(last)}
 }
 
 // check tests the expectations of step s against the turn's reply (nil for an advance step).

@@ -46,3 +46,27 @@ func TestChatSaveRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestChatSaveFormAndLongText records a form submission and a long text
+// answer in the booking example and replays them.
+func TestChatSaveFormAndLongText(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, "../../scenarios/booking", dir)
+	for _, f := range []string{"booking_test.cue"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	file := filepath.Join(dir, "form_test.cue")
+	script := "use a form\n/form form_booking party_size=3 when=8pm\n/click confirm\n/restart\nspecial request\n/longtext No nuts\n/save " + file + "\n"
+	if code, out, errOut := chat(t, script, "--watch=false", dir); code != 0 || !strings.Contains(out, "Noted: No nuts.") {
+		t.Fatalf("chat: exit %d\n%s%s", code, out, errOut)
+	}
+	saved, _ := os.ReadFile(file)
+	for _, want := range []string{`form: {`, `party_size: "3"`, `callback: "form_booking"`, `long_text: "No nuts"`} {
+		if !strings.Contains(string(saved), want) {
+			t.Errorf("the saved test lacks %q:\n%s", want, saved)
+		}
+	}
+	if code, out, errOut := runCLI(t, "test", dir); code != 0 {
+		t.Fatalf("the saved test does not pass: exit %d\n%s%s\nsaved:\n%s", code, out, errOut, saved)
+	}
+}

@@ -56,11 +56,11 @@ func TestTestExamples(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "ok: 22 tests passed") || !strings.Contains(out, "coverage: 100.0% (99/99)") {
+	if !strings.Contains(out, "ok: 29 tests passed") || !strings.Contains(out, "coverage: 100.0% (126/126)") {
 		t.Errorf("output:\n%s", out)
 	}
 	r := readJUnit(t, junit)
-	if r.Tests != 22 || r.Failures != 0 || len(r.Suites) != 3 {
+	if r.Tests != 29 || r.Failures != 0 || len(r.Suites) != 3 {
 		t.Fatalf("JUnit: %d tests, %d failures, %d suites", r.Tests, r.Failures, len(r.Suites))
 	}
 	if s := r.Suites[1]; s.Name != "../../scenarios/greeter/greeter_test.cue" || s.Tests != 4 || s.Cases[0].Name != "greets_john" ||
@@ -76,11 +76,11 @@ func TestTestFailures(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
-	if !strings.Contains(out, "FAIL: 15 of 24 tests failed") {
+	if !strings.Contains(out, "FAIL: 17 of 26 tests failed") {
 		t.Errorf("output:\n%s", out)
 	}
 	r := readJUnit(t, junit)
-	if r.Tests != 24 || r.Failures != 15 || len(r.Suites) != 1 || r.Suites[0].Failures != 15 {
+	if r.Tests != 26 || r.Failures != 17 || len(r.Suites) != 1 || r.Suites[0].Failures != 17 {
 		t.Fatalf("JUnit: %d tests, %d failures", r.Tests, r.Failures)
 	}
 	found := false
