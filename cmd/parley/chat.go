@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/parleyhq/parley/convtest"
 	"github.com/parleyhq/parley/diag"
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/engine"
@@ -50,6 +51,8 @@ const chatHelp = `Commands:
   /context            show the user's contexts
   /trace [json]       show the trace of the last turn
   /restart            restart the conversation (intent.core.restart)
+  /save FILE          save the conversation so far as a test (NAME_test.cue or NAME_test.yaml):
+                      the steps, the bot's messages as expectations, the actions' answers as mocks
   /help               show this help
   /quit               leave (also Ctrl-D)
 Anything else is sent as a text utterance.`
@@ -101,12 +104,14 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 	}
 	var e *engine.Engine
 	var err error
+	// The recorder's environment wraps every action so /save can keep its answers as mocks.
+	rec := convtest.NewRecorder(chatEnvironment())
 	if o.watch {
-		e, err = engine.Open(o.dir, engine.WithEnvironment(chatEnvironment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
+		e, err = engine.Open(o.dir, engine.WithEnvironment(rec.Environment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
 	} else {
 		var cfg *dsl.Config
-		if cfg, err = dsl.LoadDir(o.dir, dsl.Options{Env: chatEnvironment()}); err == nil {
-			if e, err = engine.New(cfg, engine.WithEnvironment(chatEnvironment())); err != nil {
+		if cfg, err = dsl.LoadDir(o.dir, dsl.Options{Env: rec.Environment()}); err == nil {
+			if e, err = engine.New(cfg, engine.WithEnvironment(rec.Environment())); err != nil {
 				cfg.Close()
 				return err
 			}
@@ -123,7 +128,7 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 		}
 		return fmt.Errorf("loading %s: %w", o.dir, err)
 	}
-	c := &chatSession{ctx: ctx, e: e, user: o.user, platform: o.platform, trace: o.trace}
+	c := &chatSession{ctx: ctx, e: e, user: o.user, platform: o.platform, trace: o.trace, rec: rec}
 	defer func() {
 		e.Close() // ends the reload notices
 		if c.noticesDone != nil {
@@ -193,6 +198,7 @@ type chatSession struct {
 	errOut   io.Writer
 	last     *engine.Trace
 	failed   bool
+	rec      *convtest.Recorder
 	// longText is the callback of the last long text message, for /longtext.
 	longText string
 	// noticesDone is closed when the reload notices end (nil without --watch).
@@ -283,6 +289,7 @@ func (c *chatSession) handle(line string) (quit bool) {
 			c.errorf("%v", err)
 			return false
 		}
+		c.recordSet(path)
 		fmt.Fprintf(c.out, "set %s\n", path)
 	case "/click":
 		callback, value, _ := strings.Cut(rest, " ")
@@ -291,6 +298,16 @@ func (c *chatSession) handle(line string) (quit bool) {
 			return false
 		}
 		c.send(plugins.Utterance{Type: plugins.ButtonResponse, CallbackID: callback, Value: strings.TrimSpace(value)})
+	case "/save":
+		if rest == "" {
+			c.errorf("usage: /save FILE (for example /save scenarios/greeter/walkthrough_test.cue)")
+			return false
+		}
+		if err := c.rec.WriteFile(rest); err != nil {
+			c.errorf("%v", err)
+			return false
+		}
+		fmt.Fprintf(c.out, "saved %d steps as a test in %s\n", c.rec.Steps(), rest)
 	case "/form":
 		f := strings.Fields(rest)
 		if len(f) == 0 {
@@ -366,6 +383,7 @@ func (c *chatSession) send(u plugins.Utterance) {
 		return
 	}
 	c.last = r.Trace
+	c.rec.Turn(u, r)
 	if len(r.Messages) == 0 {
 		fmt.Fprintln(c.out, "(no reply)")
 	}

@@ -68,6 +68,7 @@ func newRootCmd(s streams) *cobra.Command {
 		newMockCmd(s),
 		newChatCmd(s),
 		newServeCmd(s),
+		newTestCmd(s),
 		newGraphCmd(s),
 		newDiffCmd(s),
 		newFmtCmd(s),
