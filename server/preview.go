@@ -69,6 +69,9 @@ func (s *Server) previewRoutes(mux *http.ServeMux) {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		// The files are small: no ranges, so no plain-text 416 answer for a bad one.
+		r.Header.Del("Range")
+		r.Header.Del("If-Range")
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.data))
 	}
 	index := func(w http.ResponseWriter, r *http.Request) { serve(w, r, "index.html") }

@@ -15,8 +15,20 @@
 //	GET  /preview                   the preview page (no key: the page holds no data; its
 //	                                requests to the API carry the admin key)
 //
+//	GET  /                          a redirect (302) to /preview
+//
 // Every 4xx and 5xx answer is JSON, {"error":{"code":"...","message":"..."}}
-// (see ErrorBody), and a refused request changes nothing.
+// (see ErrorBody), and a refused request changes nothing. Paths are never
+// cleaned or redirected: one with "." or ".." segments or an empty segment
+// ("//") is a 400. Request bodies must be valid UTF-8 and user ids may not
+// hold U+FFFD, so that decoding never makes two ids one.
+//
+// The exceptions are the few answers net/http writes itself, before any
+// handler runs, as plain text, after which it closes the connection: 400 for
+// a malformed request line or header, or a missing Host; 431 for a request
+// line and headers over MaxHeaderBytes; 417 for an Expect header other than
+// 100-continue; 501 for an unsupported Transfer-Encoding; 505 for an HTTP
+// version it does not speak.
 //
 // # Security
 //
@@ -68,6 +80,10 @@ const (
 	DefaultTraceUsers      = 1000
 	DefaultShutdownTimeout = 30 * time.Second
 )
+
+// MaxHeaderBytes bounds the request line and headers of a request served by
+// Serve; net/http answers a larger header block with a plain-text 431.
+const MaxHeaderBytes = 32 << 10
 
 // maxUserIDBytes bounds user ids, as the engine does.
 const maxUserIDBytes = 512
@@ -247,7 +263,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -296,10 +312,51 @@ func (s *Server) routes() http.Handler {
 	}))
 	mux.HandleFunc("/metrics", methodNotAllowed("GET"))
 	s.previewRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// A person opening the server's address wants the preview.
+		w.Header().Set("Location", "/preview")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusFound)
 	})
-	return s.recoverer(s.accessLog(mux))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, truncate(r.URL.Path, 200)))
+	})
+	return s.recoverer(s.accessLog(s.canonicalPaths(mux)))
+}
+
+// canonicalPaths refuses paths with "." or ".." segments or empty segments
+// ("//") with a JSON 400. Without it the mux would answer them with a
+// redirect to the cleaned path and an HTML body: /api/users/x/../victim/context
+// would point a client at another user's data, and the answer would not be
+// the documented JSON error.
+func (s *Server) canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; r.Method != http.MethodConnect && !isCanonicalPath(p) {
+			s.reject(w, http.StatusBadRequest, CodeBadRequest,
+				fmt.Sprintf("path %q is not canonical: it has \".\" or \"..\" segments or an empty segment (\"//\"); paths are neither cleaned nor redirected", truncate(p, 200)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isCanonicalPath reports whether p is an absolute path without "." or ".."
+// segments and without empty segments (a trailing slash is allowed), the
+// paths the mux serves without redirecting.
+func isCanonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for rest := p[1:]; ; {
+		seg, tail, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || (seg == "" && more) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = tail
+	}
 }
 
 // statusWriter remembers the status of an answer, for the access log.
