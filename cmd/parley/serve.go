@@ -39,6 +39,7 @@ type serveOptions struct {
 	adminKeys       []string
 	dev             bool
 	watch           bool
+	allowEmpty      bool
 	poll            time.Duration
 	maxBody         int64
 	maxText         int
@@ -74,7 +75,7 @@ only listens on loopback addresses (127.0.0.1, ::1, localhost).
 
 The scenarios are reloaded when their files change (--watch=false turns this
 off); a change that does not load is rejected and the previous version keeps
-serving. SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server
+serving, as is a change that leaves no active scenario (unless --allow-empty). SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server
 after the requests in flight have finished.
 
 --dev is development mode: webhook actions may call private and loopback
@@ -96,6 +97,7 @@ addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
 	f.StringArrayVar(&o.adminKeys, "admin-key", nil, "key accepted on every endpoint (repeatable; also "+envAdminKeys+")")
 	f.BoolVar(&o.dev, "dev", false, "development mode: webhook actions may call private and loopback addresses")
 	f.BoolVar(&o.watch, "watch", true, "reload the scenarios when their files change")
+	f.BoolVar(&o.allowEmpty, "allow-empty", false, "with --watch, apply a change that leaves no active scenario (rejected otherwise)")
 	f.DurationVar(&o.poll, "poll", 0, "with --watch, reread the files at this interval instead of using filesystem notifications")
 	f.Int64Var(&o.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	f.IntVar(&o.maxText, "max-text", server.DefaultMaxTextLength, "longest utterance text, in characters")
@@ -215,7 +217,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 
 	eopts := []engine.Option{engine.WithEnvironment(env), engine.WithLogger(log), engine.WithSessionTimeout(o.sessionTimeout)}
 	if o.watch {
-		eopts = append(eopts, engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
+		eopts = append(eopts, engine.WithWatch(engine.WatchOptions{Poll: o.poll, AllowEmpty: o.allowEmpty}))
 	}
 	e, err := engine.Open(o.dir, eopts...)
 	if err != nil {
