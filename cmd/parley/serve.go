@@ -75,8 +75,9 @@ only listens on loopback addresses (127.0.0.1, ::1, localhost).
 
 The scenarios are reloaded when their files change (--watch=false turns this
 off); a change that does not load is rejected and the previous version keeps
-serving, as is a change that leaves no active scenario (unless --allow-empty). SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server
-after the requests in flight have finished.
+serving, as is a change that leaves no active scenario (unless --allow-empty).
+SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server after
+the requests in flight have finished.
 
 --dev is development mode: webhook actions may call private and loopback
 addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
