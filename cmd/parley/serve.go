@@ -209,6 +209,18 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkScenarioDir(o.dir); err != nil {
+		return err
+	}
+	// Development mode comes from --dev or from PARLEY_DEV, which the
+	// webhook kind reads by itself.
+	devFrom := ""
+	switch {
+	case o.dev:
+		devFrom = "--dev"
+	case webhook.DevMode():
+		devFrom = webhook.EnvDev + "=" + os.Getenv(webhook.EnvDev)
+	}
 	env := serveEnvironment()
 	if o.dev {
 		if env, err = devEnvironment(env); err != nil {
@@ -288,8 +300,8 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		fmt.Fprintf(s.out, ", watching for changes (%s)", w.Mode())
 	}
 	fmt.Fprintln(s.out)
-	if o.dev {
-		fmt.Fprintln(s.out, "parley serve: development mode: webhooks may call private and loopback addresses")
+	if devFrom != "" {
+		fmt.Fprintf(s.out, "parley serve: development mode (%s): webhooks may call private and loopback addresses\n", devFrom)
 	}
 	fmt.Fprintf(s.out, "parley serve: listening on %s (webchat at %s/incoming/webchat)\n", base, base)
 	if len(o.adminKeys) > 0 {
@@ -298,7 +310,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		fmt.Fprintf(s.out, "parley serve: preview at %s/preview\n", base)
 	}
 	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("dir", o.dir),
-		slog.Int("api_keys", len(o.apiKeys)), slog.Int("admin_keys", len(o.adminKeys)), slog.Bool("dev", o.dev), slog.Bool("watch", w != nil))
+		slog.Int("api_keys", len(o.apiKeys)), slog.Int("admin_keys", len(o.adminKeys)), slog.Bool("dev", devFrom != ""), slog.Bool("watch", w != nil))
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

@@ -324,7 +324,7 @@ func TestServeRefusals(t *testing.T) {
 		{"short key", []string{"serve", dir, "--addr", "127.0.0.1:0", "--api-key", "tiny"}, 2, "API key #1 is 4 characters long"},
 		{"bad log level", []string{"serve", dir, "--addr", "127.0.0.1:0", "--log-level", "loud"}, 2, "invalid --log-level"},
 		{"bad scenarios", []string{"serve", bad, "--addr", "127.0.0.1:0"}, 1, "problem(s)"},
-		{"missing directory", []string{"serve", filepath.Join(dir, "missing"), "--addr", "127.0.0.1:0"}, 1, "missing"},
+		{"missing directory", []string{"serve", filepath.Join(dir, "missing"), "--addr", "127.0.0.1:0"}, 2, "missing: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut serveOutput

@@ -153,10 +153,7 @@ type Options struct {
 // now) and then the process environment.
 func OptionsFromEnv() (Options, error) {
 	var o Options
-	switch strings.ToLower(os.Getenv(EnvDev)) {
-	case "1", "true", "yes", "on":
-		o.AllowPrivate = true
-	}
+	o.AllowPrivate = DevMode()
 	o.Secrets = EnvSecrets()
 	if path := os.Getenv(EnvSecretsFile); path != "" {
 		file, err := LoadSecretsFile(path)
@@ -166,6 +163,16 @@ func OptionsFromEnv() (Options, error) {
 		o.Secrets = ChainSecrets(file, EnvSecrets())
 	}
 	return o, nil
+}
+
+// DevMode reports whether PARLEY_DEV asks for development mode (1, true,
+// yes or on, in any case).
+func DevMode() bool {
+	switch strings.ToLower(os.Getenv(EnvDev)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
 }
 
 // Kind returns the webhook action kind configured with opts.
