@@ -723,18 +723,7 @@ func (l *loader) treeAt(path []string) *tree {
 }
 
 // suggest returns the schema field name closest to a misspelled one, or "".
-func (l *loader) suggest(field string) string {
-	best, bestD := "", 3
-	for _, name := range l.schemaFields {
-		if d := editDistance(field, name); d < bestD || d == bestD && name < best {
-			best, bestD = name, d
-		}
-	}
-	if bestD > 2 || bestD >= len(field) {
-		return ""
-	}
-	return best
-}
+func (l *loader) suggest(field string) string { return Suggest(field, l.schemaFields) }
 
 // editDistance is the Levenshtein distance between a and b.
 func editDistance(a, b string) int {
