@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/diag"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/reload"
@@ -280,9 +281,14 @@ func TestWatchFileOperations(t *testing.T) {
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
-	ev := decided(t, events) // "live" is gone: nothing answers chat_open but the default
-	if ev.Outcome != reload.Applied {
+	// "live" is gone and "other" is not active: a change that leaves no
+	// active scenario is rejected, and v3 keeps answering.
+	ev := decided(t, events)
+	if list := engine.Diagnostics(ev.Err); ev.Outcome != reload.Rejected || len(list) != 1 || list[0].Code != diag.CodeNoActiveScenario {
 		t.Fatalf("delete: %s %v", ev.Outcome, ev.Err)
+	}
+	if got, _ := say(t, e, "u", chatOpen); got != "v3 3" {
+		t.Fatalf("after the delete: %q", got)
 	}
 	writeFile(t, file, revScenario(4, "start"))
 	check("delete and recreate", "v4 4")

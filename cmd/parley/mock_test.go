@@ -164,7 +164,7 @@ func TestMockCommandBadDeclarations(t *testing.T) {
 	}
 	var out, errb lockedBuffer
 	code := run([]string{"mock", dir, "--addr", "127.0.0.1:0"}, streams{strings.NewReader(""), &out, &errb})
-	want := filepath.ToSlash(dir) + `/bad.yaml:4:7: schema.field_not_allowed: field "statuss" not allowed in mock.routes.0`
+	want := filepath.ToSlash(dir) + `/bad.yaml:4:7: schema.field_not_allowed: field "statuss" not allowed in mock.routes.0 (did you mean "status"?)`
 	if code != 1 || strings.TrimSpace(errb.String()) != want {
 		t.Fatalf("exit %d, stderr:\n%s\nwant:\n%s", code, errb.String(), want)
 	}
