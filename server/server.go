@@ -57,6 +57,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,9 @@ type Options struct {
 	Location *time.Location
 	// Now is the clock of the rate limiter; nil means time.Now.
 	Now func() time.Time
+	// Version is the version of the binary, for parley_build_info; empty
+	// means the module version of the build information.
+	Version string
 }
 
 // Server serves the HTTP interface of an engine. It is safe for concurrent use.
@@ -202,6 +206,9 @@ func New(eng *engine.Engine, opts Options) (*Server, error) {
 		s.registry = defaultRegistry()
 	}
 	if s.metrics, err = newMetrics(s.registry); err != nil {
+		return nil, fmt.Errorf("creating the HTTP server: registering metrics: %w", err)
+	}
+	if err := s.registry.Register(newInfoCollector(s)); err != nil {
 		return nil, fmt.Errorf("creating the HTTP server: registering metrics: %w", err)
 	}
 	s.handler = s.routes()
@@ -321,7 +328,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, truncate(r.URL.Path, 200)))
 	})
-	return s.recoverer(s.accessLog(s.canonicalPaths(mux)))
+	return s.recoverer(s.observe(s.canonicalPaths(mux)))
 }
 
 // canonicalPaths refuses paths with "." or ".." segments or empty segments
@@ -382,21 +389,31 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// accessLog logs every request at debug level: method, path, status and
-// duration, never a header (keys travel in headers). It costs nothing when
-// debug logging is off.
-func (s *Server) accessLog(next http.Handler) http.Handler {
+// observe counts every request in parley_http_requests_total and its
+// duration in parley_http_request_duration_seconds, by the route pattern
+// that matched (so paths holding user ids never become labels), and logs it
+// at debug level: method, path, status and duration, never a header (keys
+// travel in headers).
+func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		route := r.Pattern // set by the mux on this request
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		s.metrics.observeRequest(route, r.Method, status, d.Seconds())
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", status),
+				slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
+		}
 	})
 }
 
@@ -477,6 +494,6 @@ func matchKey(keys [][sha256.Size]byte, sum *[sha256.Size]byte) bool {
 
 // reject answers a JSON error and counts it.
 func (s *Server) reject(w http.ResponseWriter, status int, code, message string) {
-	s.metrics.rejected.WithLabelValues(code).Inc()
+	s.metrics.rejected.WithLabelValues(code, strconv.Itoa(status)).Inc()
 	writeError(w, status, code, message)
 }
