@@ -33,29 +33,29 @@ const otherLabel = "_other"
 // metrics are the Prometheus metrics of a Server. Everything is derived from
 // each turn's engine.Trace, so the engine knows nothing of Prometheus.
 type metrics struct {
-	turns        *prometheus.CounterVec
-	turnOK       prometheus.Counter
-	turnNoMatch  prometheus.Counter
-	turnError    prometheus.Counter
-	turnLatency  prometheus.Histogram
-	intents      *prometheus.CounterVec
-	noMatches    prometheus.Counter
-	actions      *prometheus.CounterVec
-	calls        *prometheus.CounterVec
-	callLatency  *prometheus.HistogramVec
-	reloads      *prometheus.CounterVec
-	rejected     *prometheus.CounterVec
+	turns       *prometheus.CounterVec
+	turnOK      prometheus.Counter
+	turnNoMatch prometheus.Counter
+	turnError   prometheus.Counter
+	turnLatency prometheus.Histogram
+	intents     *prometheus.CounterVec
+	noMatches   prometheus.Counter
+	actions     *prometheus.CounterVec
+	calls       *prometheus.CounterVec
+	callLatency *prometheus.HistogramVec
+	reloads     *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
 	// requests and requestLatency are per route; their children are cached
 	// in routeCache (route, method, status) and latencyCache (route).
 	requests       *prometheus.CounterVec
 	requestLatency *prometheus.HistogramVec
 	routeCache     sync.Map // routeKey -> prometheus.Counter
 	latencyCache   sync.Map // route -> prometheus.Observer
-	intentCache  sync.Map // scenario + "\x00" + intent -> prometheus.Counter
-	actionCache  sync.Map // action + "\x00" + result -> prometheus.Counter
-	callCache    sync.Map // action + "\x00" + outcome -> *callMetrics
-	labelSets    atomic.Int64
-	rateLimitHit prometheus.Counter
+	intentCache    sync.Map // scenario + "\x00" + intent -> prometheus.Counter
+	actionCache    sync.Map // action + "\x00" + result -> prometheus.Counter
+	callCache      sync.Map // action + "\x00" + outcome -> *callMetrics
+	labelSets      atomic.Int64
+	rateLimitHit   prometheus.Counter
 }
 
 type callMetrics struct {
