@@ -164,6 +164,7 @@ func (s *Server) setContext(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.Info("attribute set", slog.String("user", id), slog.String("key", req.Key))
+	s.notifyUser(id)
 	c, err := s.eng.Context(ctx, id)
 	if err != nil {
 		s.contextError(w, err)
@@ -214,6 +215,11 @@ func (s *Server) getTraces(w http.ResponseWriter, r *http.Request) {
 
 // getScenarios handles GET /api/scenarios.
 func (s *Server) getScenarios(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.scenarios())
+}
+
+// scenarios describes the configuration served and the last reload.
+func (s *Server) scenarios() ScenariosResponse {
 	cfg := s.eng.Config()
 	resp := ScenariosResponse{Scenarios: []ScenarioInfo{}, Files: []string{}, Diagnostics: diag.List{}}
 	if cfg != nil {
@@ -236,7 +242,7 @@ func (s *Server) getScenarios(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, resp)
+	return resp
 }
 
 // healthz handles GET /healthz: the process is alive.

@@ -10,6 +10,8 @@
 //	POST /api/users/{id}/context    set one attribute: {"key":"first_name","value":"John"} (admin key)
 //	GET  /api/users/{id}/traces     the user's last turn traces, newest last (admin key)
 //	GET  /api/scenarios             version, scenarios, last reload and its diagnostics (admin key)
+//	GET  /api/events?user=ID        server-sent events: the scenario status and the user's
+//	                                contexts and traces, pushed as they change (admin key)
 //	GET  /healthz, /readyz          liveness and readiness (no key)
 //	GET  /metrics                   Prometheus metrics (no key)
 //	GET  /preview                   the preview page (no key: the page holds no data; its
@@ -148,6 +150,7 @@ type Server struct {
 	handler  http.Handler
 	lastRel  atomic.Pointer[reload.Event]
 	draining atomic.Bool
+	events   *broker
 }
 
 // New returns a Server over eng.
@@ -185,7 +188,7 @@ func New(eng *engine.Engine, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{eng: eng, opts: opts, log: opts.Logger, registry: opts.Registry}
+	s := &Server{eng: eng, opts: opts, log: opts.Logger, registry: opts.Registry, events: newBroker()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -248,6 +251,7 @@ func (s *Server) ObserveReload(ev reload.Event) {
 	if ev.Outcome != reload.Unchanged {
 		s.lastRel.Store(&ev)
 	}
+	s.events.notify("", true, dirtyScenarios)
 }
 
 func (s *Server) lastReload() (reload.Event, bool) {
@@ -273,6 +277,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(s.events.close) // event streams never end by themselves
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -310,6 +315,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api/users/{id}/traces", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /api/scenarios", s.auth(true, s.getScenarios))
 	mux.HandleFunc("/api/scenarios", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /api/events", s.auth(true, s.getEvents))
+	mux.HandleFunc("/api/events", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("/healthz", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /readyz", s.readyz)

@@ -319,6 +319,7 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 	if s.traces != nil {
 		s.traces.add(req.UserID, tr)
 	}
+	s.notifyUser(req.UserID)
 	sc.out = appendMessages(sc.out[:0], reply.Messages, tr.Time.In(s.opts.Location))
 	writeJSONBytes(w, http.StatusOK, sc.out)
 }
