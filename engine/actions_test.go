@@ -358,7 +358,7 @@ func TestSessionTimeout(t *testing.T) {
 // conflictStore refuses every save, as a store shared with another replica might.
 type conflictStore struct{ store.Store }
 
-func (conflictStore) Save(context.Context, string, store.State) (uint64, error) {
+func (conflictStore) Save(context.Context, string, store.State, *store.HistoryEntry) (uint64, error) {
 	return 0, store.ErrConflict
 }
 

@@ -65,7 +65,7 @@ func (e *Engine) Context(ctx context.Context, userID string) (Contexts, error) {
 }
 
 // Forget deletes everything the engine keeps about userID: position, user
-// and session contexts. The next utterance of userID starts afresh.
+// and session contexts, and history. The next utterance of userID starts afresh.
 func (e *Engine) Forget(ctx context.Context, userID string) error {
 	if err := checkUser(userID); err != nil {
 		return fmt.Errorf("forgetting user: %w", err)
@@ -75,6 +75,11 @@ func (e *Engine) Forget(ctx context.Context, userID string) error {
 	}
 	mu := e.lock(userID)
 	defer mu.Unlock()
+	ctx, release, err := e.lease(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("forgetting user %q: %w", userID, err)
+	}
+	defer release()
 	if err := e.store.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("forgetting user %q: %w", userID, err)
 	}
@@ -154,6 +159,11 @@ func (e *Engine) setAttribute(ctx context.Context, userID, path string, conv fun
 	}
 	mu := e.lock(userID)
 	defer mu.Unlock()
+	ctx, release, err := e.lease(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, err)
+	}
+	defer release()
 	st, err := e.store.Load(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, err)
@@ -192,7 +202,7 @@ func (e *Engine) setAttribute(ctx context.Context, userID, path string, conv fun
 	case ContextSession:
 		st.Session = withAttr(st.Session, p.Name, value)
 	}
-	if _, err := e.store.Save(ctx, userID, st); err != nil {
+	if _, err := e.store.Save(ctx, userID, st, nil); err != nil {
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, err)
 	}
 	return nil

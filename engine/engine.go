@@ -276,6 +276,11 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 	if e.closed.Load() {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, ErrClosed)
 	}
+	ctx, release, err := e.lease(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)
+	}
+	defer release()
 	// One configuration for the whole turn, kept open until the turn ends.
 	v := e.acquire()
 	defer v.release()
@@ -288,7 +293,11 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 	defer t.release()
 	t.run()
 	t.finish()
-	if _, err := e.store.Save(ctx, userID, t.st); err != nil {
+	entry, err := t.historyEntry()
+	if err != nil {
+		return nil, fmt.Errorf("handling utterance of user %q: recording history: %w", userID, err)
+	}
+	if _, err := e.store.Save(ctx, userID, t.st, entry); err != nil {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)
 	}
 	if e.log.Enabled(ctx, slog.LevelDebug) {
@@ -297,6 +306,33 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 			slog.String("intent", t.st.Intent), slog.Duration("duration", t.tr.Duration))
 	}
 	return t.reply, nil
+}
+
+// lease takes userID's lease when the store is shared by several processes
+// (store.Leaser); the returned context carries it for the store's fencing
+// check. Without a Leaser it returns ctx and a release that does nothing.
+func (e *Engine) lease(ctx context.Context, userID string) (context.Context, func(), error) {
+	l, ok := e.store.(store.Leaser)
+	if !ok {
+		return ctx, func() {}, nil
+	}
+	return l.Lease(ctx, userID)
+}
+
+// History returns the newest limit turns of userID's history, oldest first;
+// limit <= 0 returns every turn the store keeps. A user never seen has none.
+func (e *Engine) History(ctx context.Context, userID string, limit int) ([]store.HistoryEntry, error) {
+	if err := checkUser(userID); err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	if e.closed.Load() {
+		return nil, fmt.Errorf("reading history of user %q: %w", userID, ErrClosed)
+	}
+	h, err := e.store.History(ctx, userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading history of user %q: %w", userID, err)
+	}
+	return h, nil
 }
 
 func checkUser(userID string) error {

@@ -2,12 +2,15 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/plugins/store"
 )
 
 // single wraps turns in scenario s, conversation c (starting), scene main (starting).
@@ -521,4 +524,107 @@ func TestMessages(t *testing.T) {
 			},
 		},
 	})
+}
+
+func TestHistory(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, single(welcomeTurn), nil)
+	if h, err := e.History(ctx, "u", 0); err != nil || len(h) != 0 {
+		t.Fatalf("History of a new user = %v, %v", h, err)
+	}
+	if _, err := e.Handle(ctx, "u", chatOpen); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Handle(ctx, "u", text("anything")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := e.History(ctx, "u", 0)
+	if err != nil || len(h) != 2 {
+		t.Fatalf("History = %+v, %v", h, err)
+	}
+	var u engine.Utterance
+	var msgs []engine.Message
+	if err := json.Unmarshal(h[0].Utterance, &u); err != nil || u.Type != plugins.ChatOpen {
+		t.Fatalf("first utterance = %s (%v)", h[0].Utterance, err)
+	}
+	if err := json.Unmarshal(h[0].Messages, &msgs); err != nil || len(msgs) == 0 || msgs[0].Text == "" {
+		t.Fatalf("first messages = %s (%v)", h[0].Messages, err)
+	}
+	if len(h[0].Intents) == 0 || h[0].Intents[0] != "intent.core.welcome" || h[0].ConfigVersion != e.Config().Version || h[0].Time.IsZero() {
+		t.Fatalf("first entry = %+v", h[0])
+	}
+	if last, _ := e.History(ctx, "u", 1); len(last) != 1 || string(last[0].Utterance) != string(h[1].Utterance) {
+		t.Fatalf("History(1) = %+v", last)
+	}
+	if err := e.Forget(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := e.History(ctx, "u", 0); len(h) != 0 {
+		t.Fatalf("history after Forget = %+v", h)
+	}
+}
+
+// leasingStore is a memory store with a lease that records when it is held,
+// as a store shared by several processes has.
+type leasingStore struct {
+	*store.Memory
+	held      map[string]bool
+	leases    int
+	refuse    bool
+	unleased  int // store writes made without the lease's context
+	leaseMark struct{}
+}
+
+func (s *leasingStore) Lease(ctx context.Context, userID string) (context.Context, func(), error) {
+	if s.refuse {
+		return nil, nil, fmt.Errorf("leasing %s: %w", userID, store.ErrLeaseHeld)
+	}
+	if s.held[userID] {
+		panic("lease taken twice")
+	}
+	s.held[userID] = true
+	s.leases++
+	return context.WithValue(ctx, &s.leaseMark, userID), func() { s.held[userID] = false }, nil
+}
+
+func (s *leasingStore) check(ctx context.Context, userID string) {
+	if !s.held[userID] || ctx.Value(&s.leaseMark) != userID {
+		s.unleased++
+	}
+}
+
+func (s *leasingStore) Save(ctx context.Context, userID string, st store.State, h *store.HistoryEntry) (uint64, error) {
+	s.check(ctx, userID)
+	return s.Memory.Save(ctx, userID, st, h)
+}
+
+func (s *leasingStore) Delete(ctx context.Context, userID string) error {
+	s.check(ctx, userID)
+	return s.Memory.Delete(ctx, userID)
+}
+
+func TestLeases(t *testing.T) {
+	ctx := context.Background()
+	ls := &leasingStore{Memory: store.NewMemory(), held: map[string]bool{}}
+	defer ls.Close()
+	e := open(t, single(welcomeTurn), nil, engine.WithStore(ls))
+	if _, err := e.Handle(ctx, "u", chatOpen); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetAttribute(ctx, "u", "user.x", "y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Forget(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	if ls.leases != 3 || ls.unleased != 0 || ls.held["u"] {
+		t.Fatalf("leases %d, writes without the lease %d, still held %v", ls.leases, ls.unleased, ls.held["u"])
+	}
+	ls.refuse = true
+	if _, err := e.Handle(ctx, "u", chatOpen); !errors.Is(err, store.ErrLeaseHeld) {
+		t.Fatalf("Handle with the lease held elsewhere: %v, want ErrLeaseHeld", err)
+	}
+	if err := e.SetAttribute(ctx, "u", "user.x", "y"); !errors.Is(err, store.ErrLeaseHeld) {
+		t.Fatalf("SetAttribute with the lease held elsewhere: %v, want ErrLeaseHeld", err)
+	}
 }

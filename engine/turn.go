@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"sync"
@@ -119,6 +120,31 @@ func (t *turn) finish() {
 	t.st.Updated = t.start
 	t.tr.End = t.position()
 	t.tr.Duration = t.e.now().Sub(t.start)
+}
+
+// historyEntry records the turn for the user's history: the utterance, the
+// intents chosen, the messages and the configuration version.
+func (t *turn) historyEntry() (*store.HistoryEntry, error) {
+	utt, err := json.Marshal(t.tr.Utterance)
+	if err != nil {
+		return nil, err
+	}
+	msgs := t.reply.Messages
+	if msgs == nil {
+		msgs = []Message{}
+	}
+	out, err := json.Marshal(msgs)
+	if err != nil {
+		return nil, err
+	}
+	var intents []string
+	for _, sel := range t.tr.Selections {
+		if sel.Chosen != "" {
+			intents = append(intents, sel.Chosen)
+		}
+	}
+	return &store.HistoryEntry{Time: t.start, ConfigVersion: t.tr.ConfigVersion,
+		Utterance: utt, Intents: intents, Messages: out}, nil
 }
 
 // run selects and runs the intents of the turn.

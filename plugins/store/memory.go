@@ -14,22 +14,29 @@ const memoryShards = 64
 // Memory is an in-memory Store, for tests and embedders that keep no state
 // across restarts. It is safe for concurrent use.
 type Memory struct {
-	seed   maphash.Seed
-	shards [memoryShards]memoryShard
-	closed sync.Once
-	done   chan struct{}
+	seed         maphash.Seed
+	historyLimit int
+	shards       [memoryShards]memoryShard
+	closed       sync.Once
+	done         chan struct{}
 }
 
 type memoryShard struct {
 	mu    sync.RWMutex
-	users map[string]State
+	users map[string]*memoryUser
 }
 
-// NewMemory returns an empty in-memory store.
+type memoryUser struct {
+	st      State
+	history []HistoryEntry // oldest first, at most historyLimit
+}
+
+// NewMemory returns an empty in-memory store that keeps DefaultHistoryLimit
+// turns of history per user.
 func NewMemory() *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), done: make(chan struct{})}
+	m := &Memory{seed: maphash.MakeSeed(), historyLimit: DefaultHistoryLimit, done: make(chan struct{})}
 	for i := range m.shards {
-		m.shards[i].users = map[string]State{}
+		m.shards[i].users = map[string]*memoryUser{}
 	}
 	return m
 }
@@ -57,25 +64,64 @@ func (m *Memory) Load(ctx context.Context, userID string) (State, error) {
 	}
 	s := m.shard(userID)
 	s.mu.RLock()
-	st := s.users[userID]
+	var st State
+	if u := s.users[userID]; u != nil {
+		st = u.st
+	}
 	s.mu.RUnlock()
 	return st, nil
 }
 
 // Save stores st if the stored version still equals st.Version.
-func (m *Memory) Save(ctx context.Context, userID string, st State) (uint64, error) {
+func (m *Memory) Save(ctx context.Context, userID string, st State, entry *HistoryEntry) (uint64, error) {
 	if m.isClosed() {
 		return 0, fmt.Errorf("saving state of user %q: %w", userID, errClosed)
 	}
 	s := m.shard(userID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur := s.users[userID]; cur.Version != st.Version {
-		return 0, fmt.Errorf("saving state of user %q (version %d, stored %d): %w", userID, st.Version, cur.Version, ErrConflict)
+	u := s.users[userID]
+	var cur uint64
+	if u != nil {
+		cur = u.st.Version
+	}
+	if cur != st.Version {
+		return 0, fmt.Errorf("saving state of user %q (version %d, stored %d): %w", userID, st.Version, cur, ErrConflict)
+	}
+	if u == nil {
+		u = &memoryUser{}
+		s.users[userID] = u
 	}
 	st.Version++
-	s.users[userID] = st
+	u.st = st
+	if entry != nil && m.historyLimit > 0 {
+		if len(u.history) >= m.historyLimit {
+			// Drop the oldest in place of a new allocation per turn.
+			n := copy(u.history, u.history[len(u.history)-m.historyLimit+1:])
+			u.history = u.history[:n]
+		}
+		u.history = append(u.history, *entry)
+	}
 	return st.Version, nil
+}
+
+// History returns the newest limit entries of userID's history, oldest first.
+func (m *Memory) History(ctx context.Context, userID string, limit int) ([]HistoryEntry, error) {
+	if m.isClosed() {
+		return nil, fmt.Errorf("reading history of user %q: %w", userID, errClosed)
+	}
+	s := m.shard(userID)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u := s.users[userID]
+	if u == nil {
+		return nil, nil
+	}
+	h := u.history
+	if limit > 0 && len(h) > limit {
+		h = h[len(h)-limit:]
+	}
+	return append([]HistoryEntry(nil), h...), nil
 }
 
 // Delete forgets userID.
@@ -109,7 +155,7 @@ func (m *Memory) Close() error {
 		for i := range m.shards {
 			s := &m.shards[i]
 			s.mu.Lock()
-			s.users = map[string]State{}
+			s.users = map[string]*memoryUser{}
 			s.mu.Unlock()
 		}
 	})

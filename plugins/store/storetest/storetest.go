@@ -1,0 +1,248 @@
+// Package storetest is the conformance suite every store.Store passes:
+// versions, conflicts, history, deletion and closing. Each store's tests
+// call Run with a constructor of fresh, empty stores.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/plugins/store"
+)
+
+// Options describe the store under test.
+type Options struct {
+	// HistoryLimit is the history limit the constructed stores were given
+	// (store.DefaultHistoryLimit when zero).
+	HistoryLimit int
+}
+
+// Run runs the conformance suite. newStore must return a new, empty store
+// each time it is called; Run closes it.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts Options) {
+	limit := opts.HistoryLimit
+	if limit == 0 {
+		limit = store.DefaultHistoryLimit
+	}
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		run  func(t *testing.T, s store.Store)
+	}{
+		{"an unknown user has the zero state and no history", func(t *testing.T, s store.Store) {
+			st, err := s.Load(ctx, "nobody")
+			if err != nil || st.Version != 0 || st.User != nil || st.Conversation != "" {
+				t.Fatalf("Load = %+v, %v", st, err)
+			}
+			h, err := s.History(ctx, "nobody", 0)
+			if err != nil || len(h) != 0 {
+				t.Fatalf("History = %v, %v", h, err)
+			}
+		}},
+		{"a saved state is loaded as it was saved, with its new version", func(t *testing.T, s store.Store) {
+			want := store.State{
+				Scenario: "s", Conversation: "c", Scene: "sc", Turn: "t", Intent: "i", Phase: store.PhaseRequest,
+				// JSON-native values, as every persistent store round-trips them.
+				User:    map[string]any{"a": "x", "n": 1.5, "ok": true, "list": []any{"a", 2.0}, "obj": map[string]any{"k": "v"}},
+				Session: map[string]any{"s": "y"},
+				Updated: time.Date(2026, 12, 1, 7, 45, 0, 123, time.UTC),
+			}
+			v, err := s.Save(ctx, "u", want, nil)
+			if err != nil || v != 1 {
+				t.Fatalf("Save = %d, %v", v, err)
+			}
+			got, err := s.Load(ctx, "u")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.Version = 1
+			if !got.Updated.Equal(want.Updated) {
+				t.Fatalf("Updated = %v, want %v", got.Updated, want.Updated)
+			}
+			got.Updated = want.Updated
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("Load =\n%#v\nwant\n%#v", got, want)
+			}
+		}},
+		{"versions count saves", func(t *testing.T, s store.Store) {
+			for i := 1; i <= 3; i++ {
+				st, _ := s.Load(ctx, "u")
+				v, err := s.Save(ctx, "u", st, nil)
+				if err != nil || v != uint64(i) {
+					t.Fatalf("save %d = %d, %v", i, v, err)
+				}
+			}
+		}},
+		{"a save from a stale version is a conflict and stores nothing, history included", func(t *testing.T, s store.Store) {
+			st, _ := s.Load(ctx, "u")
+			if _, err := s.Save(ctx, "u", st, entry(1)); err != nil {
+				t.Fatal(err)
+			}
+			st.Conversation = "stale"
+			if _, err := s.Save(ctx, "u", st, entry(2)); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("err = %v, want ErrConflict", err)
+			}
+			if got, _ := s.Load(ctx, "u"); got.Conversation == "stale" || got.Version != 1 {
+				t.Fatalf("stale save was stored: %+v", got)
+			}
+			if h, _ := s.History(ctx, "u", 0); len(h) != 1 || h[0].ConfigVersion != "v1" {
+				t.Fatalf("history after a conflict = %+v", h)
+			}
+		}},
+		{"history keeps entries in order, bounded, newest kept", func(t *testing.T, s store.Store) {
+			n := limit + 3
+			for i := 1; i <= n; i++ {
+				st, _ := s.Load(ctx, "u")
+				if _, err := s.Save(ctx, "u", st, entry(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err := s.History(ctx, "u", 0)
+			if err != nil || len(h) != limit {
+				t.Fatalf("History = %d entries, %v; want %d", len(h), err, limit)
+			}
+			for i, e := range h {
+				if want := fmt.Sprint("v", n-limit+1+i); e.ConfigVersion != want {
+					t.Fatalf("entry %d = %s, want %s", i, e.ConfigVersion, want)
+				}
+			}
+			last, _ := s.History(ctx, "u", 2)
+			if len(last) != 2 || last[1].ConfigVersion != fmt.Sprint("v", n) {
+				t.Fatalf("History(2) = %+v", last)
+			}
+			want := entry(n)
+			got := last[1]
+			if !got.Time.Equal(want.Time) || !reflect.DeepEqual(got.Intents, want.Intents) ||
+				!jsonEqual(got.Utterance, want.Utterance) || !jsonEqual(got.Messages, want.Messages) {
+				t.Fatalf("entry = %+v, want %+v", got, want)
+			}
+		}},
+		{"a save without an entry leaves the history alone", func(t *testing.T, s store.Store) {
+			st, _ := s.Load(ctx, "u")
+			s.Save(ctx, "u", st, entry(1))
+			st, _ = s.Load(ctx, "u")
+			s.Save(ctx, "u", st, nil)
+			if h, _ := s.History(ctx, "u", 0); len(h) != 1 {
+				t.Fatalf("history = %+v", h)
+			}
+		}},
+		{"delete forgets state and history", func(t *testing.T, s store.Store) {
+			s.Save(ctx, "u", store.State{Conversation: "c"}, entry(1))
+			if err := s.Delete(ctx, "u"); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := s.Load(ctx, "u"); st.Version != 0 || st.Conversation != "" {
+				t.Fatalf("after delete: %+v", st)
+			}
+			if h, _ := s.History(ctx, "u", 0); len(h) != 0 {
+				t.Fatalf("history after delete: %+v", h)
+			}
+			if err := s.Delete(ctx, "never"); err != nil {
+				t.Fatalf("deleting an unknown user: %v", err)
+			}
+			if v, err := s.Save(ctx, "u", store.State{}, nil); err != nil || v != 1 {
+				t.Fatalf("saving a deleted user afresh = %d, %v", v, err)
+			}
+		}},
+		{"users are independent", func(t *testing.T, s store.Store) {
+			for i := 0; i < 50; i++ {
+				if _, err := s.Save(ctx, fmt.Sprint("u", i), store.State{Turn: fmt.Sprint(i)}, entry(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if st, _ := s.Load(ctx, "u42"); st.Turn != "42" {
+				t.Fatalf("u42 = %+v", st)
+			}
+			if h, _ := s.History(ctx, "u7", 0); len(h) != 1 || h[0].ConfigVersion != "v7" {
+				t.Fatalf("u7 history = %+v", h)
+			}
+		}},
+		{"concurrent savers of one user lose no update unnoticed", func(t *testing.T, s store.Store) {
+			var wg sync.WaitGroup
+			for i := 0; i < 8; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for try := 0; try < 1000; try++ {
+						st, err := s.Load(ctx, "shared")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						n, _ := st.User["n"].(float64)
+						st.User = map[string]any{"n": n + 1}
+						_, err = s.Save(ctx, "shared", st, entry(int(n)+1))
+						if err == nil {
+							return
+						}
+						if !errors.Is(err, store.ErrConflict) {
+							t.Error(err)
+							return
+						}
+					}
+					t.Error("no save won in 1000 tries")
+				}()
+			}
+			wg.Wait()
+			st, _ := s.Load(ctx, "shared")
+			if st.User["n"] != 8.0 || st.Version != 8 {
+				t.Fatalf("n = %v, version %d; want 8, 8", st.User["n"], st.Version)
+			}
+			if h, _ := s.History(ctx, "shared", 0); len(h) != min(8, limit) {
+				t.Fatalf("history has %d entries, want %d", len(h), min(8, limit))
+			}
+		}},
+		{"a closed store refuses every call", func(t *testing.T, s store.Store) {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Load(ctx, "u"); err == nil {
+				t.Fatal("Load after Close succeeded")
+			}
+			if _, err := s.Save(ctx, "u", store.State{}, nil); err == nil {
+				t.Fatal("Save after Close succeeded")
+			}
+			if _, err := s.History(ctx, "u", 0); err == nil {
+				t.Fatal("History after Close succeeded")
+			}
+			if err := s.Delete(ctx, "u"); err == nil {
+				t.Fatal("Delete after Close succeeded")
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			defer s.Close()
+			tc.run(t, s)
+		})
+	}
+}
+
+// entry returns a history entry whose fields all derive from i.
+func entry(i int) *store.HistoryEntry {
+	return &store.HistoryEntry{
+		Time:          time.Date(2026, 12, 1, 7, 0, i, 0, time.UTC),
+		ConfigVersion: fmt.Sprint("v", i),
+		Utterance:     json.RawMessage(fmt.Sprintf(`{"type":"text","text":"say %d"}`, i)),
+		Intents:       []string{fmt.Sprint("intent", i), "answer"},
+		Messages:      json.RawMessage(fmt.Sprintf(`[{"intent":"answer","text":"reply %d"}]`, i)),
+	}
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
