@@ -22,7 +22,10 @@ var yamlKeyLine = regexp.MustCompile(`^(?:-\s+)?[^\s#'"{[][^#]*?:(?:\s|$)`)
 // (read as a flow mapping) and a line indented to no enclosing level.
 func improveYAMLSyntax(d diag.Diagnostic, data []byte) diag.Diagnostic {
 	lines := strings.Split(string(data), "\n")
-	for i, line := range lines {
+	// Only the block the parser points at is searched: a problem further
+	// down is a later one, and the first stays first.
+	end := blockEnd(lines, d.Line)
+	for i, line := range lines[:end] {
 		if i+1 < d.Line {
 			continue
 		}
@@ -33,11 +36,31 @@ func improveYAMLSyntax(d diag.Diagnostic, data []byte) diag.Diagnostic {
 			return d
 		}
 	}
-	if line, col, why, ok := yamlIndentProblem(lines, d.Line); ok {
+	if line, col, why, ok := yamlIndentProblem(lines[:end], d.Line); ok {
 		d.Line, d.Col = line, col
 		d.Message = fmt.Sprintf("%s: this line is indented %d space(s), %s", d.Message, col-1, why)
 	}
 	return d
+}
+
+// blockEnd returns the index of the first line after line (1-based) that is
+// indented no deeper than it, where the block that starts at line ends.
+func blockEnd(lines []string, line int) int {
+	if line < 1 || line > len(lines) {
+		return len(lines)
+	}
+	indent := func(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
+	first := lines[line-1]
+	for i := line; i < len(lines); i++ {
+		t := strings.TrimSpace(lines[i])
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if indent(lines[i]) <= indent(first) && !strings.HasPrefix(t, "- ") {
+			return i
+		}
+	}
+	return len(lines)
 }
 
 // yamlIndentProblem finds the first line, from line from (1-based) on, whose

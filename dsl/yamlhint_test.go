@@ -24,6 +24,7 @@ func TestYAMLSyntaxPointsAtTheLine(t *testing.T) {
 		{"unquoted template with text after it", "scenarios:\n  shop:\n    conversations:\n      c:\n        x:\n          text: {{ user.name }}, welcome!\n", 6, 17, `write "{{ user.name }}, welcome!"`},
 		{"unquoted template alone", "global:\n  greeting:\n    text: {{ user.name }}\n", 3, 11, `must be quoted in YAML`},
 		{"unquoted template in a list", "global:\n  lines:\n    - {{ a }} b\n", 3, 7, `must be quoted in YAML`},
+		{"a template in a later block stays unblamed", "global:\n  a: 1\n    b: 2\nother:\n  text: {{ x }}, y\n", 3, 5, "opens no block"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(fstest.MapFS{"main.yaml": file(tc.src)}, Options{Env: testEnv()})

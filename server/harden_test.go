@@ -157,16 +157,19 @@ func TestNonCanonicalPathsAreJSONErrors(t *testing.T) {
 	if r := doRaw(t, "GET", base+"/preview/", nil); r.status != 200 {
 		t.Errorf("/preview/: %d", r.status)
 	}
-	// A bad Range header on a preview file is ignored, not a plain-text 416.
-	req, _ := http.NewRequest("GET", base+"/preview/preview.js", nil)
-	req.Header.Set("Range", "bytes=999999-")
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("a bad Range: %d", resp.StatusCode)
+	// A bad Range or a failing precondition on a preview file is ignored,
+	// not a plain-text 416 or an empty 412.
+	for h, v := range map[string]string{"Range": "bytes=999999-", "If-Match": `"nope"`, "If-Unmodified-Since": "Mon, 02 Jan 2006 15:04:05 GMT"} {
+		req, _ := http.NewRequest("GET", base+"/preview/preview.js", nil)
+		req.Header.Set(h, v)
+		resp, err := noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %s: %d", h, v, resp.StatusCode)
+		}
 	}
 }
 
