@@ -94,15 +94,21 @@ func newVersionCmd(s streams) *cobra.Command {
 // readBuildInfo returns the build information of the binary; tests replace it.
 var readBuildInfo = debug.ReadBuildInfo
 
+// buildVersion is Version when set at build time, else the module version
+// of the build information (go install ...@v1.2.3), else "dev".
+func buildVersion() string {
+	if bi, ok := readBuildInfo(); ok && Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return Version
+}
+
 // versionString describes the build: the version (Version when set at
 // build time, else the module version), the commit and its time when the
 // binary was built in a git checkout, and the Go version and platform.
 func versionString() string {
-	version, commit, when, modified, goVersion := Version, "", "", false, runtime.Version()
+	version, commit, when, modified, goVersion := buildVersion(), "", "", false, runtime.Version()
 	if bi, ok := readBuildInfo(); ok {
-		if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
-		}
 		if bi.GoVersion != "" {
 			goVersion = bi.GoVersion
 		}

@@ -250,7 +250,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		APIKeys: o.apiKeys, AdminKeys: o.adminKeys,
 		MaxBodyBytes: o.maxBody, MaxTextLength: o.maxText,
 		RateLimit: o.rate, RateBurst: o.burst, TracesPerUser: o.traces,
-		ShutdownTimeout: o.shutdownTimeout, Logger: log, Version: Version,
+		ShutdownTimeout: o.shutdownTimeout, Logger: log, Version: buildVersion(),
 	}
 	w := e.Watcher()
 	if w != nil {
