@@ -732,6 +732,7 @@
           var msg = 'GET ' + path + ' → ' + res.status;
           try { var e = JSON.parse(text).error; if (e) msg += ' ' + e.code + ': ' + e.message; } catch (x) { /* not JSON */ }
           if (streamErrorShown !== msg) { streamErrorShown = msg; reportError(new APIError(msg, res.status, 'stream')); }
+          if (res.status === 403 || res.status === 400) { setLive('offline', msg); return; } // trying again cannot help
           retry(msg);
         });
       }
