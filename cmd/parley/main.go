@@ -74,6 +74,9 @@ func newRootCmd(s streams) *cobra.Command {
 		newMockCmd(s),
 		newChatCmd(s),
 		newServeCmd(s),
+		newGraphCmd(s),
+		newDiffCmd(s),
+		newFmtCmd(s),
 		// Each verb adds its constructor here.
 	)
 	return root
