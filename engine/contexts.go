@@ -29,6 +29,9 @@ const (
 // ActionStatus is the user attribute that says whether the last action succeeded.
 const ActionStatus = "action_status"
 
+// ActionSuccess is action_status under the name OpenDialog's developer reference uses; both are always set together.
+const ActionSuccess = "action_success"
+
 // Contexts are a user's contexts, as returned by Engine.Context. The maps
 // are copies: changing them changes nothing in the engine.
 type Contexts struct {
@@ -222,7 +225,7 @@ func withAttr(m map[string]any, name string, v any) map[string]any {
 
 // declaredType returns the declared type of attribute name in sc; action_status is always bool.
 func declaredType(sc *dsl.Scenario, name string) (dsl.AttrType, bool) {
-	if name == ActionStatus {
+	if name == ActionStatus || name == ActionSuccess {
 		return dsl.TypeBool, true
 	}
 	if sc == nil {
