@@ -553,6 +553,11 @@ func errMsg(e cueerrors.Error) string {
 
 func (l *loader) cueError(path []string, e cueerrors.Error, fallback string) {
 	msg := errMsg(e)
+	if strings.HasSuffix(msg, "(mismatched types null and struct)") && strings.Contains(msg, "conflicting values null and {") {
+		// An empty field ("message:" with nothing under it, in YAML) against
+		// a struct of the schema: the struct's text says nothing useful.
+		msg = "the field is empty (null) where the schema wants an object: is what belongs under it missing, or indented too little?"
+	}
 	if format, args := e.Msg(); strings.HasPrefix(format, "invalid value %v (out of bound %s)") && len(args) >= 2 {
 		if b := fmt.Sprint(args[1]); strings.HasPrefix(b, "=~") && strings.Contains(b, durationPattern) {
 			msg = fmt.Sprintf("invalid value %v: want %s", args[0], describeBound(b))
