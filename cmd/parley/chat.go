@@ -22,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/plugins/webhook"
 	"github.com/parleyhq/parley/reload"
 )
 
@@ -62,7 +63,7 @@ func newChatCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "chat [DIR]",
 		Short: "Chat with the scenarios of a directory in the terminal",
-		Long: `Chat with the scenarios of DIR (default: the current directory) in the terminal.
+		Long: `Chat with the scenarios of DIR (default: scenarios, as validate and serve) in the terminal.
 
 The chat opens as a webchat client does (a chat_open utterance), so the welcome
 message comes first. On a terminal the chat is interactive with line editing;
@@ -79,7 +80,7 @@ a change was rejected while the previous version keeps answering.
   printf '/set first_name John\n/set last_name Smith\n/click ok\n/context\n' | parley chat scenarios/greeter`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.dir = "."
+			o.dir = "scenarios"
 			if len(args) == 1 {
 				o.dir = args[0]
 			}
@@ -101,6 +102,9 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 	}
 	if o.poll < 0 {
 		return fmt.Errorf("--poll must not be negative, got %s", o.poll)
+	}
+	if err := checkScenarioDir(o.dir); err != nil {
+		return err
 	}
 	var e *engine.Engine
 	var err error
@@ -127,6 +131,9 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 			return exitError{1}
 		}
 		return fmt.Errorf("loading %s: %w", o.dir, err)
+	}
+	if webhook.DevMode() {
+		fmt.Fprintf(s.err, "parley chat: development mode (%s=%s): webhooks may call private and loopback addresses\n", webhook.EnvDev, os.Getenv(webhook.EnvDev))
 	}
 	c := &chatSession{ctx: ctx, e: e, user: o.user, platform: o.platform, trace: o.trace, rec: rec}
 	defer func() {
@@ -393,6 +400,29 @@ func (c *chatSession) send(u plugins.Utterance) {
 	}
 	if c.trace {
 		writeTrace(c.out, r.Trace)
+	} else {
+		writeActionFailures(c.errOut, r.Trace)
+	}
+}
+
+// writeActionFailures prints one line per failed action of a turn with its
+// cause, so a scenario's apology is not all there is to read (the full
+// trace is one /trace away).
+func writeActionFailures(w io.Writer, tr *engine.Trace) {
+	for _, a := range tr.Actions {
+		if a.Success || a.Skipped {
+			continue
+		}
+		cause := a.Error
+		for i := len(a.Calls) - 1; cause == "" && i >= 0; i-- {
+			if cause = a.Calls[i].Error; cause == "" && a.Calls[i].Outcome != "" {
+				cause = a.Calls[i].Outcome
+			}
+		}
+		if cause == "" {
+			cause = "no cause given"
+		}
+		fmt.Fprintf(w, "action %s failed: %s (/trace shows the details)\n", a.Action, cause)
 	}
 }
 

@@ -41,6 +41,7 @@ type serveOptions struct {
 	adminKeys       []string
 	dev             bool
 	watch           bool
+	allowEmpty      bool
 	poll            time.Duration
 	maxBody         int64
 	maxText         int
@@ -88,8 +89,9 @@ only listens on loopback addresses (127.0.0.1, ::1, localhost).
 
 The scenarios are reloaded when their files change (--watch=false turns this
 off); a change that does not load is rejected and the previous version keeps
-serving. SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server
-after the requests in flight have finished.
+serving, as is a change that leaves no active scenario (unless --allow-empty).
+SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server after
+the requests in flight have finished.
 
 --dev is development mode: webhook actions may call private and loopback
 addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
@@ -110,6 +112,7 @@ addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
 	f.StringArrayVar(&o.adminKeys, "admin-key", nil, "key accepted on every endpoint (repeatable; also "+envAdminKeys+")")
 	f.BoolVar(&o.dev, "dev", false, "development mode: webhook actions may call private and loopback addresses")
 	f.BoolVar(&o.watch, "watch", true, "reload the scenarios when their files change")
+	f.BoolVar(&o.allowEmpty, "allow-empty", false, "with --watch, apply a change that leaves no active scenario (rejected otherwise)")
 	f.DurationVar(&o.poll, "poll", 0, "with --watch, reread the files at this interval instead of using filesystem notifications")
 	f.Int64Var(&o.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	f.IntVar(&o.maxText, "max-text", server.DefaultMaxTextLength, "longest utterance text, in characters")
@@ -230,6 +233,18 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkScenarioDir(o.dir); err != nil {
+		return err
+	}
+	// Development mode comes from --dev or from PARLEY_DEV, which the
+	// webhook kind reads by itself.
+	devFrom := ""
+	switch {
+	case o.dev:
+		devFrom = "--dev"
+	case webhook.DevMode():
+		devFrom = webhook.EnvDev + "=" + os.Getenv(webhook.EnvDev)
+	}
 	env := serveEnvironment()
 	if o.dev {
 		if env, err = devEnvironment(env); err != nil {
@@ -239,7 +254,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 
 	eopts := []engine.Option{engine.WithEnvironment(env), engine.WithLogger(log), engine.WithSessionTimeout(o.sessionTimeout)}
 	if o.watch {
-		eopts = append(eopts, engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
+		eopts = append(eopts, engine.WithWatch(engine.WatchOptions{Poll: o.poll, AllowEmpty: o.allowEmpty}))
 	}
 	e, err := engine.Open(o.dir, eopts...)
 	if err != nil {
@@ -259,7 +274,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		APIKeys: o.apiKeys, AdminKeys: o.adminKeys,
 		MaxBodyBytes: o.maxBody, MaxTextLength: o.maxText,
 		RateLimit: o.rate, RateBurst: o.burst, TracesPerUser: o.traces,
-		ShutdownTimeout: o.shutdownTimeout, Logger: log,
+		ShutdownTimeout: o.shutdownTimeout, Logger: log, Version: buildVersion(),
 		CORSOrigins: o.corsOrigins, WebchatDir: o.webchatDir,
 	}
 	if o.webchatSettings != "" {
@@ -324,8 +339,8 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		fmt.Fprintf(s.out, ", watching for changes (%s)", w.Mode())
 	}
 	fmt.Fprintln(s.out)
-	if o.dev {
-		fmt.Fprintln(s.out, "parley serve: development mode: webhooks may call private and loopback addresses")
+	if devFrom != "" {
+		fmt.Fprintf(s.out, "parley serve: development mode (%s): webhooks may call private and loopback addresses\n", devFrom)
 	}
 	fmt.Fprintf(s.out, "parley serve: listening on %s (webchat at %s/incoming/webchat)\n", base, base)
 	if len(o.adminKeys) > 0 {
@@ -334,7 +349,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		fmt.Fprintf(s.out, "parley serve: preview at %s/preview\n", base)
 	}
 	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("dir", o.dir),
-		slog.Int("api_keys", len(o.apiKeys)), slog.Int("admin_keys", len(o.adminKeys)), slog.Bool("dev", o.dev), slog.Bool("watch", w != nil))
+		slog.Int("api_keys", len(o.apiKeys)), slog.Int("admin_keys", len(o.adminKeys)), slog.Bool("dev", devFrom != ""), slog.Bool("watch", w != nil))
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
