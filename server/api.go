@@ -155,7 +155,7 @@ func (s *Server) setContext(w http.ResponseWriter, r *http.Request) {
 	} else {
 		var v any
 		if err := json.Unmarshal(req.Value, &v); err != nil {
-			s.reject(w, http.StatusBadRequest, CodeBadRequest, "value: "+jsonError(err))
+			s.reject(w, http.StatusBadRequest, CodeBadRequest, jsonErrorIn("value", err))
 			return
 		}
 		if err := s.eng.SetAttribute(ctx, id, req.Key, v); err != nil {
@@ -164,6 +164,7 @@ func (s *Server) setContext(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.Info("attribute set", slog.String("user", id), slog.String("key", req.Key))
+	s.notifyUser(id)
 	c, err := s.eng.Context(ctx, id)
 	if err != nil {
 		s.contextError(w, err)
@@ -214,6 +215,11 @@ func (s *Server) getTraces(w http.ResponseWriter, r *http.Request) {
 
 // getScenarios handles GET /api/scenarios.
 func (s *Server) getScenarios(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.scenarios())
+}
+
+// scenarios describes the configuration served and the last reload.
+func (s *Server) scenarios() ScenariosResponse {
 	cfg := s.eng.Config()
 	resp := ScenariosResponse{Scenarios: []ScenarioInfo{}, Files: []string{}, Diagnostics: diag.List{}}
 	if cfg != nil {
@@ -236,7 +242,7 @@ func (s *Server) getScenarios(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, resp)
+	return resp
 }
 
 // healthz handles GET /healthz: the process is alive.
@@ -244,7 +250,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
 }
 
-// readyz handles GET /readyz: a configuration is loaded and the server is not shutting down.
+// readyz handles GET /readyz: a configuration with at least one active
+// scenario is loaded and the server is not shutting down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "shutting down")
@@ -253,6 +260,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	cfg := s.eng.Config()
 	if cfg == nil {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no configuration loaded")
+		return
+	}
+	active := 0
+	for _, sc := range cfg.Scenarios {
+		if sc.Active {
+			active++
+		}
+	}
+	if active == 0 {
+		// Every turn would get the default no-match reply.
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable,
+			fmt.Sprintf("no active scenario: version %s has %d scenario(s), none active", cfg.Version, len(cfg.Scenarios)))
 		return
 	}
 	writeJSON(w, map[string]string{"status": "ready", "version": cfg.Version})
