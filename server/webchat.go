@@ -353,8 +353,12 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 	// their own deadlines. A W3C trace context of the request is passed
 	// on to the turn's actions.
 	ctx := plugins.ContextWithTraceParent(context.WithoutCancel(r.Context()), r.Header.Get("Traceparent"))
+	ctx = s.newUserContext(ctx, r)
 	reply, err := s.eng.Handle(ctx, req.UserID, u)
 	if err != nil {
+		if s.rejectNewUser(w, err) {
+			return
+		}
 		if errors.Is(err, engine.ErrInvalidAttribute) {
 			// The client's fault, not a failed turn: nothing was written.
 			s.reject(w, http.StatusUnprocessableEntity, CodeUnprocessable, "content.user: "+errorTail(err))

@@ -37,6 +37,7 @@ type chatOptions struct {
 	trace    bool
 	watch    bool
 	poll     time.Duration
+	store    storeFlags
 }
 
 const chatHelp = `Commands:
@@ -93,6 +94,7 @@ a change was rejected while the previous version keeps answering.
 	f.BoolVar(&o.trace, "trace", false, "print the trace of every turn")
 	f.BoolVar(&o.watch, "watch", true, "reload the scenarios when their files change")
 	f.DurationVar(&o.poll, "poll", 0, "with --watch, reread the files at this interval instead of using filesystem notifications (network filesystems)")
+	o.store.add(f, "memory:", true)
 	return cmd
 }
 
@@ -106,16 +108,20 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 	if err := checkScenarioDir(o.dir); err != nil {
 		return err
 	}
+	st, _, err := o.store.open(ctx, "memory:")
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after the engine's Close
 	var e *engine.Engine
-	var err error
 	// The recorder's environment wraps every action so /save can keep its answers as mocks.
 	rec := convtest.NewRecorder(chatEnvironment())
 	if o.watch {
-		e, err = engine.Open(o.dir, engine.WithEnvironment(rec.Environment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
+		e, err = engine.Open(o.dir, engine.WithEnvironment(rec.Environment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}), engine.WithStore(st))
 	} else {
 		var cfg *dsl.Config
 		if cfg, err = dsl.LoadDir(o.dir, dsl.Options{Env: rec.Environment()}); err == nil {
-			if e, err = engine.New(cfg, engine.WithEnvironment(rec.Environment())); err != nil {
+			if e, err = engine.New(cfg, engine.WithEnvironment(rec.Environment()), engine.WithStore(st)); err != nil {
 				cfg.Close()
 				return err
 			}

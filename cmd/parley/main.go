@@ -74,6 +74,7 @@ func newRootCmd(s streams) *cobra.Command {
 		newMockCmd(s),
 		newChatCmd(s),
 		newServeCmd(s),
+		newStateCmd(s),
 		newTestCmd(s),
 		newGraphCmd(s),
 		newDiffCmd(s),
