@@ -195,6 +195,25 @@ type ActionTrace struct {
 // fields and omitempty rules, as TestAppendMessagesJSON checks), by hand:
 // every turn's history entry holds its messages, and reflection over the
 // message's many optional fields would cost a tenth of a turn.
+// appendUtteranceJSON writes u as encoding/json does.
+func appendUtteranceJSON(b []byte, u *Utterance) ([]byte, error) {
+	b = append(b, `{"type":`...)
+	b = jsonenc.AppendString(b, u.Type)
+	b = jsonStr(b, "text", u.Text, true)
+	b = jsonStr(b, "callback_id", u.CallbackID, true)
+	b = jsonStr(b, "value", u.Value, true)
+	b = jsonStr(b, "platform", u.Platform, true)
+	if len(u.Data) > 0 {
+		data, err := json.Marshal(u.Data)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	return append(b, '}'), nil
+}
+
 func appendMessagesJSON(b []byte, msgs []Message) ([]byte, error) {
 	b = append(b, '[')
 	for i := range msgs {

@@ -51,3 +51,22 @@ func TestAppendMessagesJSON(t *testing.T) {
 		}
 	}
 }
+
+// appendUtteranceJSON writes what encoding/json writes, for every field.
+func TestAppendUtteranceJSON(t *testing.T) {
+	for _, u := range []Utterance{
+		{Type: "chat_open"},
+		{Type: "text", Text: "héllo <\"x\">\u2028", Platform: "webchat"},
+		{Type: "button_response", CallbackID: "ok", Value: "name.v"},
+		{Type: "form_response", CallbackID: "f", Data: map[string]any{"b": 1.5, "a": "x", "c": []any{true}}},
+	} {
+		want, err := json.Marshal(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendUtteranceJSON(nil, &u)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("got  %s (%v)\nwant %s", got, err, want)
+		}
+	}
+}

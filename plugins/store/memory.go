@@ -54,7 +54,7 @@ type memoryShard struct {
 type memoryUser struct {
 	id         string
 	st         State
-	history    []HistoryEntry // oldest first, at most historyLimit
+	history    []HistoryEntry // oldest first; at most historyLimit plus a slack (see kept)
 	saved      time.Time
 	prev, next *memoryUser // towards oldest, towards newest
 }
@@ -175,14 +175,25 @@ func (m *Memory) Save(ctx context.Context, userID string, st State, entry *Histo
 	u.saved = now
 	s.touch(u)
 	if entry != nil && m.historyLimit > 0 {
-		if len(u.history) >= m.historyLimit {
-			// Drop the oldest in place of a new allocation per turn.
+		if len(u.history) >= m.historyLimit+m.historyLimit/8 {
+			// Drop the oldest in place, a slack's worth at a time: copying
+			// the whole history on every turn cost a fifth of a turn.
 			n := copy(u.history, u.history[len(u.history)-m.historyLimit+1:])
+			clear(u.history[n:])
 			u.history = u.history[:n]
 		}
 		u.history = append(u.history, *entry)
 	}
 	return st.Version, nil
+}
+
+// kept returns the history the store keeps: the newest limit entries (the
+// slice may hold a few older ones until they are trimmed).
+func (u *memoryUser) kept(limit int) []HistoryEntry {
+	if len(u.history) > limit {
+		return u.history[len(u.history)-limit:]
+	}
+	return u.history
 }
 
 // add inserts u, evicting the least recently saved users to stay within limit.
@@ -246,7 +257,7 @@ func (m *Memory) History(ctx context.Context, userID string, limit int) ([]Histo
 	if u == nil {
 		return nil, nil
 	}
-	h := u.history
+	h := u.kept(m.historyLimit)
 	if limit > 0 && len(h) > limit {
 		h = h[len(h)-limit:]
 	}
@@ -292,7 +303,7 @@ func (m *Memory) Export(ctx context.Context, fn func(Record) error) error {
 		recs := make([]Record, 0, len(s.users))
 		for u := s.oldest; u != nil; u = u.next {
 			if !m.expired(u, now) {
-				recs = append(recs, Record{UserID: u.id, State: u.st, History: append([]HistoryEntry(nil), u.history...)})
+				recs = append(recs, Record{UserID: u.id, State: u.st, History: append([]HistoryEntry(nil), u.kept(m.historyLimit)...)})
 			}
 		}
 		s.mu.RUnlock()
