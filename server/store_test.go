@@ -1,0 +1,89 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/engine"
+	"github.com/parleyhq/parley/plugins/store"
+	_ "github.com/parleyhq/parley/plugins/store/redis"
+	"github.com/parleyhq/parley/plugins/store/redis/redistest"
+	"github.com/parleyhq/parley/server"
+)
+
+// TestStoreFailures serves the greeter on a real Redis: a user whose lease
+// another replica holds gets a JSON 409, and while Redis is away turns and
+// the context API get JSON 503s and /readyz is not ready; when Redis is
+// back the server serves again by itself, the state it had kept.
+func TestStoreFailures(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Persist: true})
+	ctx := context.Background()
+	url := srv.URL("prefix=srv:&lease_wait=200ms")
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, mockURL := startMock(t, "../mocks/greeter.cue")
+	e := openGreeter(t, mockURL, engine.WithStore(st))
+	_, base := startServer(t, e, server.Options{AdminKeys: []string{adminKey}})
+	turn := func(user string) response {
+		return do(t, "POST", base+"/incoming/webchat", adminKey, "application/json", webchat(user, "chat_open", "", ""))
+	}
+	turn("ann").ok(t, nil)
+	do(t, "GET", base+"/readyz", "", "", "").ok(t, nil)
+
+	// Another replica runs a turn of ann: ann waits lease_wait, then 409.
+	other, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, release, err := other.(store.Leaser).Lease(ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := turn("ann")
+	r.jsonError(t, http.StatusConflict, server.CodeConflict)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("a 409 without Retry-After")
+	}
+	do(t, "POST", base+"/api/users/ann/context", adminKey, "application/json", `{"key":"first_name","value":"Ann"}`).
+		jsonError(t, http.StatusConflict, server.CodeConflict)
+	turn("bob").ok(t, nil) // other users go on
+	release()
+	turn("ann").ok(t, nil)
+
+	srv.Kill()
+	start := time.Now()
+	r = turn("ann")
+	r.jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("a 503 without Retry-After")
+	}
+	do(t, "GET", base+"/api/users/ann/context", adminKey, "", "").jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
+	do(t, "POST", base+"/api/users/ann/context", adminKey, "application/json", `{"key":"first_name","value":"Ann"}`).
+		jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
+	do(t, "GET", base+"/readyz", "", "", "").jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
+	do(t, "GET", base+"/healthz", "", "", "").ok(t, nil) // alive, just not ready
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("five requests with Redis away took %s: not failing fast", d)
+	}
+
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for do(t, "GET", base+"/readyz", "", "", "").status != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready 10s after Redis came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	turn("ann").ok(t, nil)
+	var c contexts
+	do(t, "GET", base+"/api/users/bob/context", adminKey, "", "").ok(t, &c)
+	if c.Conversation["current_intent"] != "welcome_response" {
+		t.Fatalf("bob's position after Redis came back: %+v", c.Conversation)
+	}
+}
