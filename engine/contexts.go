@@ -48,12 +48,15 @@ func (e *Engine) Context(ctx context.Context, userID string) (Contexts, error) {
 		return Contexts{}, fmt.Errorf("reading context of user %q: %w", userID, ErrClosed)
 	}
 	mu := e.lock(userID)
-	defer mu.Unlock()
-	st, err := e.store.Load(ctx, userID)
+	if mu == nil {
+		return Contexts{}, fmt.Errorf("reading context of user %q: %w", userID, ErrClosed)
+	}
+	defer mu.unlock()
+	cfg := e.cfg.Load().cfg
+	st, err := e.load(ctx, cfg, userID)
 	if err != nil {
 		return Contexts{}, fmt.Errorf("reading context of user %q: %w", userID, err)
 	}
-	cfg := e.cfg.Load().cfg
 	c := Contexts{
 		User:         deepCopyMap(st.User),
 		Session:      deepCopyMap(st.Session),
@@ -73,7 +76,10 @@ func (e *Engine) Forget(ctx context.Context, userID string) error {
 		return fmt.Errorf("forgetting user %q: %w", userID, ErrClosed)
 	}
 	mu := e.lock(userID)
-	defer mu.Unlock()
+	if mu == nil {
+		return fmt.Errorf("forgetting user %q: %w", userID, ErrClosed)
+	}
+	defer mu.unlock()
 	ctx, release, err := e.lease(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("forgetting user %q: %w", userID, err)
@@ -157,17 +163,20 @@ func (e *Engine) setAttribute(ctx context.Context, userID, path string, conv fun
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, ErrClosed)
 	}
 	mu := e.lock(userID)
-	defer mu.Unlock()
+	if mu == nil {
+		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, ErrClosed)
+	}
+	defer mu.unlock()
 	ctx, release, err := e.lease(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, err)
 	}
 	defer release()
-	st, err := e.store.Load(ctx, userID)
+	cfg := e.cfg.Load().cfg
+	st, err := e.load(ctx, cfg, userID)
 	if err != nil {
 		return fmt.Errorf("setting attribute %s of user %q: %w", p, userID, err)
 	}
-	cfg := e.cfg.Load().cfg
 	var scenarios []*dsl.Scenario
 	if sc := cfg.Scenario(st.Scenario); sc != nil && st.Conversation != "" {
 		scenarios = []*dsl.Scenario{sc}
@@ -217,6 +226,72 @@ func withAttr(m map[string]any, name string, v any) map[string]any {
 		out[name] = v
 	}
 	return out
+}
+
+// load loads userID's state with its declared attributes in their canonical
+// form. A store that keeps states as JSON gives back an int as a float64 and
+// a timestamp as an RFC 3339 string; expressions and templates must see the
+// values as they were set. Maps are copied only when a value changes.
+func (e *Engine) load(ctx context.Context, cfg *dsl.Config, userID string) (store.State, error) {
+	st, err := e.store.Load(ctx, userID)
+	if err != nil {
+		return st, err
+	}
+	var sc *dsl.Scenario
+	if st.Conversation != "" {
+		sc = cfg.Scenario(st.Scenario)
+	}
+	st.User = canonicalAttrs(cfg, sc, st.User)
+	st.Session = canonicalAttrs(cfg, sc, st.Session)
+	return st, nil
+}
+
+// canonicalAttrs returns m with every declared int held as a float64 and
+// every declared timestamp held as a string converted (see CheckValue). The
+// types are those of sc, or of any scenario declaring the name when sc is nil.
+func canonicalAttrs(cfg *dsl.Config, sc *dsl.Scenario, m map[string]any) map[string]any {
+	var out map[string]any
+	for name, v := range m {
+		var want dsl.AttrType
+		switch v.(type) {
+		case float64:
+			want = dsl.TypeInt
+		case string:
+			want = dsl.TypeTimestamp
+		default:
+			continue
+		}
+		if !declaresAs(cfg, sc, name, want) {
+			continue
+		}
+		c, err := CheckValue(want, true, v)
+		if err != nil {
+			continue // kept as it is, as it was stored
+		}
+		if out == nil {
+			out = maps.Clone(m)
+		}
+		out[name] = c
+	}
+	if out == nil {
+		return m
+	}
+	return out
+}
+
+// declaresAs reports whether name is declared with type t in sc or, when sc
+// is nil, in some scenario of cfg.
+func declaresAs(cfg *dsl.Config, sc *dsl.Scenario, name string, t dsl.AttrType) bool {
+	if sc != nil {
+		got, ok := sc.Attributes[name]
+		return ok && got == t
+	}
+	for _, s := range cfg.Scenarios {
+		if got, ok := s.Attributes[name]; ok {
+			return got == t
+		}
+	}
+	return false
 }
 
 // declaredType returns the declared type of attribute name in sc; action_status is always bool.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io/fs"
 	"log/slog"
 	"sync"
@@ -24,9 +23,6 @@ const DefaultNoMatchText = "Sorry, I didn't understand that."
 // virtual intents, so a cycle of virtual intents cannot loop forever.
 const DefaultMaxChain = 10
 
-// lockStripes is the number of per-user locks; users hash onto them.
-const lockStripes = 256
-
 // ErrClosed is returned by an engine after Close.
 var ErrClosed = errors.New("engine is closed")
 
@@ -44,8 +40,7 @@ type Engine struct {
 	sessionTimeout time.Duration
 	noMatchText    string
 	maxChain       int
-	seed           maphash.Seed
-	locks          [lockStripes]sync.Mutex
+	locks          userLocks
 	closed         atomic.Bool
 	closeOnce      sync.Once
 }
@@ -130,7 +125,6 @@ func newEngine(opts []Option) *Engine {
 		now:         time.Now,
 		noMatchText: DefaultNoMatchText,
 		maxChain:    DefaultMaxChain,
-		seed:        maphash.MakeSeed(),
 	}
 	for _, o := range opts {
 		o(e)
@@ -220,18 +214,14 @@ func (e *Engine) Close() error {
 		for _, w := range watchers {
 			err = errors.Join(err, w.close())
 		}
-		// Wait for running turns: each holds its user's lock.
-		for i := range e.locks {
-			e.locks[i].Lock()
-		}
+		// Wait for running turns: each holds its user's lock, and no lock
+		// is handed out any more.
+		e.locks.closeAndWait()
 		// No turn runs any more: releasing the live version closes it.
 		e.swapMu.Lock()
 		err = errors.Join(err, e.cfg.Load().release())
 		e.swapMu.Unlock()
 		err = errors.Join(err, e.closeStore())
-		for i := range e.locks {
-			e.locks[i].Unlock()
-		}
 	})
 	return err
 }
@@ -243,11 +233,16 @@ func (e *Engine) closeStore() error {
 	return nil
 }
 
-// lock takes the lock of userID and returns it, for the caller to unlock.
-func (e *Engine) lock(userID string) *sync.Mutex {
-	mu := &e.locks[maphash.String(e.seed, userID)%lockStripes]
-	mu.Lock()
-	return mu
+// lock takes the lock of userID and returns it, for the caller to unlock;
+// it returns nil once the engine is closed.
+func (e *Engine) lock(userID string) *userLock {
+	l := e.locks.lock(userID)
+	if l != nil && e.closed.Load() {
+		// Close began while this caller waited: it must not start.
+		l.unlock()
+		return nil
+	}
+	return l
 }
 
 // Handle runs one turn: it interprets u as the words of userID, selects and
@@ -271,10 +266,10 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, ErrClosed)
 	}
 	mu := e.lock(userID)
-	defer mu.Unlock()
-	if e.closed.Load() {
+	if mu == nil {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, ErrClosed)
 	}
+	defer mu.unlock()
 	ctx, release, err := e.lease(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)
@@ -284,9 +279,14 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 	v := e.acquire()
 	defer v.release()
 	cfg := v.cfg
-	st, err := e.store.Load(ctx, userID)
+	st, err := e.load(ctx, cfg, userID)
 	if err != nil {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)
+	}
+	if st.Version == 0 {
+		if err := checkNewUser(ctx, userID); err != nil {
+			return nil, fmt.Errorf("handling utterance of new user %q: %w", userID, err)
+		}
 	}
 	t := newTurn(ctx, e, cfg, userID, u, st)
 	defer t.release()

@@ -21,7 +21,8 @@ type Options struct {
 	// state and history are erased. Zero keeps users until they are deleted.
 	Retention time.Duration
 	// MaxUsers bounds how many users a store held in memory keeps; zero means
-	// the store's own default. Persistent stores ignore it.
+	// the store's own default (DefaultMaxUsers for memory:) and a negative
+	// value no bound. Persistent stores ignore it.
 	MaxUsers int
 }
 
@@ -109,9 +110,7 @@ func init() {
 		if u.Opaque != "" || u.Host != "" || (u.Path != "" && u.Path != "/") {
 			return nil, fmt.Errorf("opening store %s: a memory store takes no path (write memory:)", u.Redacted())
 		}
-		m := NewMemory()
-		m.historyLimit = opts.Limit()
-		return m, nil
+		return NewMemoryWith(opts), nil
 	})
 }
 

@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every store.Store passes:
-// versions, conflicts, history, deletion and closing. Each store's tests
-// call Run with a constructor of fresh, empty stores.
+// versions, conflicts, history, deletion and closing, and, where the store
+// offers them, expiry of idle users and export and import (store.Porter).
+// Each store's tests call Run with a constructor of fresh, empty stores.
 package storetest
 
 import (
@@ -9,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +24,9 @@ type Options struct {
 	// HistoryLimit is the history limit the constructed stores were given
 	// (store.DefaultHistoryLimit when zero).
 	HistoryLimit int
+	// NewExpiring, when set, returns a new, empty store (as newStore does)
+	// whose users expire after retention; the expiry cases run on it.
+	NewExpiring func(t *testing.T, retention time.Duration) store.Store
 }
 
 // Run runs the conformance suite. newStore must return a new, empty store
@@ -225,6 +231,155 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts Options) {
 			defer s.Close()
 			tc.run(t, s)
 		})
+	}
+	t.Run("export and import keep states, versions and histories, idempotently", func(t *testing.T) {
+		s := newStore(t)
+		defer s.Close()
+		if _, ok := s.(store.Porter); !ok {
+			t.Skipf("%T does not implement store.Porter", s)
+		}
+		testPorter(t, s, newStore(t), limit)
+	})
+	if opts.NewExpiring != nil {
+		t.Run("idle users expire, active users stay", func(t *testing.T) {
+			testExpiry(t, opts.NewExpiring(t, time.Second))
+		})
+	}
+}
+
+// save loads userID and saves it with the user attribute n set, and a history entry.
+func save(t *testing.T, s store.Store, userID string, n int) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.Load(ctx, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.User = map[string]any{"n": float64(n)}
+	st.Conversation = "c" + fmt.Sprint(n)
+	st.Updated = time.Date(2026, 12, 1, 8, 0, n, 0, time.UTC)
+	v, err := s.Save(ctx, userID, st, entry(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// exportAll returns every record of s, sorted by user id, as JSON lines.
+func exportAll(t *testing.T, s store.Store) []string {
+	t.Helper()
+	var out []string
+	err := s.(store.Porter).Export(context.Background(), func(r store.Record) error {
+		b, err := json.Marshal(r)
+		out = append(out, string(b))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func testPorter(t *testing.T, src, dst store.Store, limit int) {
+	defer dst.Close()
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		save(t, src, "alice", i)
+	}
+	save(t, src, "bob", 7)
+	if _, err := src.Save(ctx, "carol", store.State{Turn: "t"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	exported := exportAll(t, src)
+	if len(exported) != 3 {
+		t.Fatalf("exported %d records, want 3:\n%s", len(exported), strings.Join(exported, "\n"))
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if err := src.(store.Porter).Export(ctx, func(store.Record) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Export did not stop at fn's error: %v after %d calls", err, calls)
+	}
+	p := dst.(store.Porter)
+	// dst already holds a user of the same id: the import replaces it.
+	for i := 1; i <= 5; i++ {
+		save(t, dst, "alice", 100+i)
+	}
+	for round := 0; round < 2; round++ {
+		for _, line := range exported {
+			var r store.Record
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Import(ctx, r); err != nil {
+				t.Fatalf("Import round %d: %v", round+1, err)
+			}
+		}
+		if got := exportAll(t, dst); !slices.Equal(got, exported) {
+			t.Fatalf("after import round %d:\n%s\nwant\n%s", round+1, strings.Join(got, "\n"), strings.Join(exported, "\n"))
+		}
+	}
+	st, err := dst.Load(ctx, "alice")
+	if err != nil || st.Version != 3 || st.User["n"] != 3.0 {
+		t.Fatalf("imported alice = %+v, %v; want version 3, n 3", st, err)
+	}
+	if h, _ := dst.History(ctx, "alice", 0); len(h) != min(3, limit) || (limit > 0 && h[len(h)-1].ConfigVersion != "v3") {
+		t.Fatalf("imported history = %+v", h)
+	}
+	// Versions carry on from the imported ones.
+	if _, err := dst.Save(ctx, "alice", store.State{}, nil); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a save from version 0 over an imported user = %v, want ErrConflict", err)
+	}
+	if v := save(t, dst, "alice", 4); v != 4 {
+		t.Fatalf("the next save of an imported user has version %d, want 4", v)
+	}
+	if err := p.Import(ctx, store.Record{}); err == nil {
+		t.Fatal("importing a record without a user id succeeded")
+	}
+}
+
+func testExpiry(t *testing.T, s store.Store) {
+	defer s.Close()
+	ctx := context.Background()
+	const retention = time.Second
+	start := time.Now()
+	save(t, s, "idle", 1)
+	save(t, s, "active", 1)
+	if st, _ := s.Load(ctx, "idle"); st.Version != 1 {
+		t.Fatalf("a user saved just now was not kept: %+v", st)
+	}
+	// Keep one user active while the other stays idle past the retention
+	// and the store's sweep has had time to run.
+	for n := 2; time.Since(start) < retention*2; n++ {
+		time.Sleep(retention / 5)
+		save(t, s, "active", n)
+	}
+	if st, err := s.Load(ctx, "idle"); err != nil || st.Version != 0 || st.User != nil {
+		t.Fatalf("an idle user was served after the retention: %+v, %v", st, err)
+	}
+	if h, err := s.History(ctx, "idle", 0); err != nil || len(h) != 0 {
+		t.Fatalf("an idle user's history was served after the retention: %+v, %v", h, err)
+	}
+	if st, _ := s.Load(ctx, "active"); st.Version < 2 {
+		t.Fatalf("an active user expired: %+v", st)
+	}
+	if p, ok := s.(store.Porter); ok {
+		err := p.Export(ctx, func(r store.Record) error {
+			if r.UserID == "idle" {
+				t.Errorf("an expired user was exported: %+v", r)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An expired user starts afresh.
+	if v, err := s.Save(ctx, "idle", store.State{}, entry(9)); err != nil || v != 1 {
+		t.Fatalf("saving an expired user afresh = %d, %v; want version 1", v, err)
+	}
+	if h, _ := s.History(ctx, "idle", 0); len(h) != 1 || h[0].ConfigVersion != "v9" {
+		t.Fatalf("the history of an expired user saved afresh = %+v", h)
 	}
 }
 
