@@ -47,7 +47,11 @@ func client(t testing.TB, srv *redistest.Server) *goredis.Client {
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	t.Run("default history limit", func(t *testing.T) {
-		storetest.Run(t, func(t *testing.T) store.Store { return open(t, srv, "", store.Options{}) }, storetest.Options{})
+		storetest.Run(t, func(t *testing.T) store.Store { return open(t, srv, "", store.Options{}) }, storetest.Options{
+			NewExpiring: func(t *testing.T, retention time.Duration) store.Store {
+				return open(t, srv, "", store.Options{Retention: retention})
+			},
+		})
 	})
 	t.Run("history limit 3", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) store.Store { return open(t, srv, "", store.Options{HistoryLimit: 3}) },
@@ -92,40 +96,6 @@ func sorted(s []string) []string {
 		}
 	}
 	return out
-}
-
-func TestRetentionExpiresIdleUsers(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	ctx := context.Background()
-	s := open(t, srv, "", store.Options{Retention: 300 * time.Millisecond})
-	if _, err := s.Save(ctx, "idle", store.State{Turn: "t"}, &store.HistoryEntry{ConfigVersion: "v1"}); err != nil {
-		t.Fatal(err)
-	}
-	// A user saved again stays; the idle one goes.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _ := s.Load(ctx, "busy")
-		if _, err := s.Save(ctx, "busy", st, nil); err != nil {
-			t.Fatal(err)
-		}
-		idle, err := s.Load(ctx, "idle")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if idle.Version == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the idle user did not expire in 5s with a retention of 300ms")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if h, _ := s.History(ctx, "idle", 0); len(h) != 0 {
-		t.Fatalf("history of the expired user: %+v", h)
-	}
-	if st, _ := s.Load(ctx, "busy"); st.Version < 2 {
-		t.Fatalf("the busy user was lost: %+v", st)
-	}
 }
 
 func TestLeaseExcludesOtherProcesses(t *testing.T) {
