@@ -585,6 +585,7 @@ func TestIgnoredFiles(t *testing.T) {
 	write(t, filepath.Join(root, ".hidden.cue"), "hidden")
 	write(t, filepath.Join(root, ".cache", "x.cue"), "hidden dir")
 	write(t, filepath.Join(root, ".git", "objects", "x.cue"), "git")
+	write(t, filepath.Join(root, ".parley", "state.db"), "state")
 	write(t, filepath.Join(root, "a.cue"), "v1") // same content
 	write(t, filepath.Join(root, "b.cue"), "b")
 	ev := h.waitContent(map[string]string{"a.cue": "v1", "b.cue": "b"})
@@ -600,8 +601,10 @@ func TestIgnoredFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, watched := snap.dirs[filepath.Join(snap.real, ".git")]; watched {
-		t.Error(".git is watched")
+	for _, dir := range []string{".git", ".parley"} {
+		if _, watched := snap.dirs[filepath.Join(snap.real, dir)]; watched {
+			t.Errorf("%s is watched", dir)
+		}
 	}
 	if _, watched := snap.dirs[filepath.Join(snap.real, ".cache")]; !watched {
 		t.Error(".cache is not watched")

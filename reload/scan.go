@@ -36,10 +36,11 @@ func IsConfigFile(base string) bool {
 var errNotDir error = syscall.ENOTDIR
 
 // skipWatch reports whether a directory is never watched: version control
-// metadata changes often and never holds configuration.
+// metadata and Parley's own data directory (.parley, where parley serve
+// writes its state on every turn) change often and never hold configuration.
 func skipWatch(name string) bool {
 	switch name {
-	case ".git", ".hg", ".svn", ".jj":
+	case ".git", ".hg", ".svn", ".jj", ".parley":
 		return true
 	}
 	return false

@@ -81,6 +81,17 @@ func (l *lru[V]) with(key string, create func() V, f func(v V)) bool {
 	return true
 }
 
+// remove drops key.
+func (l *lru[V]) remove(key string) {
+	s := l.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[key]; ok {
+		e.unlink()
+		delete(s.m, key)
+	}
+}
+
 // len returns the number of entries.
 func (l *lru[V]) len() int {
 	n := 0

@@ -9,6 +9,8 @@
 //	GET  /api/users/{id}/context    a user's contexts (admin key)
 //	POST /api/users/{id}/context    set one attribute: {"key":"first_name","value":"John"} (admin key)
 //	GET  /api/users/{id}/traces     the user's last turn traces, newest last (admin key)
+//	GET  /api/users/{id}/history    the turns the store keeps for the user, oldest first (admin key)
+//	DELETE /api/users/{id}          erase the user's state and history (admin key)
 //	GET  /api/scenarios             version, scenarios, last reload and its diagnostics (admin key)
 //	GET  /healthz, /readyz          liveness and readiness (no key)
 //	GET  /metrics                   Prometheus metrics (no key)
@@ -26,8 +28,10 @@
 // endpoints only admin keys (with API keys but no admin key they are closed).
 // With no key at all every endpoint is open: the caller (parley serve) then
 // listens on loopback addresses only. Bodies are limited in size, utterance
-// texts in length, and turns per user in rate (a token bucket per user, in a
-// bounded map).
+// texts in length, turns per user in rate (a token bucket per user, in a
+// bounded map), and new users per client address in rate (a turn of a user
+// id the store does not know; the address is the connection's peer, or
+// taken from X-Forwarded-For when the peer is a trusted proxy).
 //
 // # Unknown users
 //
@@ -45,6 +49,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -112,6 +117,17 @@ type Options struct {
 	Location *time.Location
 	// Now is the clock of the rate limiter; nil means time.Now.
 	Now func() time.Time
+	// NewUserRate is how many new users (turns of a user id the store does
+	// not know) one client address may create per second; 0 means
+	// DefaultNewUserRate and a negative value disables the limit.
+	NewUserRate float64
+	// NewUserBurst is how many new users one client address may create at
+	// once; 0 means DefaultNewUserBurst.
+	NewUserBurst int
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For header names the client; the header of any other peer
+	// is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves the HTTP interface of an engine. It is safe for concurrent use.
@@ -122,6 +138,7 @@ type Server struct {
 	apiKeys  [][sha256.Size]byte
 	admKeys  [][sha256.Size]byte
 	limits   *limiters
+	newUsers *limiters // by client address
 	traces   *traceStore
 	metrics  *metrics
 	registry *prometheus.Registry
@@ -165,6 +182,12 @@ func New(eng *engine.Engine, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.NewUserRate == 0 {
+		opts.NewUserRate = DefaultNewUserRate
+	}
+	if opts.NewUserBurst <= 0 {
+		opts.NewUserBurst = DefaultNewUserBurst
+	}
 	s := &Server{eng: eng, opts: opts, log: opts.Logger, registry: opts.Registry}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -178,6 +201,9 @@ func New(eng *engine.Engine, opts Options) (*Server, error) {
 	}
 	if opts.RateLimit > 0 {
 		s.limits = newLimiters(rate.Limit(opts.RateLimit), opts.RateBurst, opts.RateUsers)
+	}
+	if opts.NewUserRate > 0 {
+		s.newUsers = newLimiters(rate.Limit(opts.NewUserRate), opts.NewUserBurst, DefaultNewUserClients)
 	}
 	if opts.TracesPerUser > 0 {
 		s.traces = newTraceStore(opts.TracesPerUser, opts.TraceUsers)
@@ -285,6 +311,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api/users/{id}/context", methodNotAllowed("GET, POST"))
 	mux.HandleFunc("GET /api/users/{id}/traces", s.auth(true, s.getTraces))
 	mux.HandleFunc("/api/users/{id}/traces", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /api/users/{id}/history", s.auth(true, s.getHistory))
+	mux.HandleFunc("/api/users/{id}/history", methodNotAllowed("GET"))
+	mux.HandleFunc("DELETE /api/users/{id}", s.auth(true, s.deleteUser))
+	mux.HandleFunc("/api/users/{id}", methodNotAllowed("DELETE"))
 	mux.HandleFunc("GET /api/scenarios", s.auth(true, s.getScenarios))
 	mux.HandleFunc("/api/scenarios", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -245,8 +245,12 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 	// their own deadlines. A W3C trace context of the request is passed
 	// on to the turn's actions.
 	ctx := plugins.ContextWithTraceParent(context.WithoutCancel(r.Context()), r.Header.Get("Traceparent"))
+	ctx = s.newUserContext(ctx, r)
 	reply, err := s.eng.Handle(ctx, req.UserID, u)
 	if err != nil {
+		if s.rejectNewUser(w, err) {
+			return
+		}
 		s.metrics.turnError.Inc()
 		if errors.Is(err, engine.ErrClosed) {
 			s.reject(w, http.StatusServiceUnavailable, CodeUnavailable, "the engine is shutting down")

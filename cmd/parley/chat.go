@@ -35,6 +35,7 @@ type chatOptions struct {
 	trace    bool
 	watch    bool
 	poll     time.Duration
+	store    storeFlags
 }
 
 const chatHelp = `Commands:
@@ -83,6 +84,7 @@ a change was rejected while the previous version keeps answering.
 	f.BoolVar(&o.trace, "trace", false, "print the trace of every turn")
 	f.BoolVar(&o.watch, "watch", true, "reload the scenarios when their files change")
 	f.DurationVar(&o.poll, "poll", 0, "with --watch, reread the files at this interval instead of using filesystem notifications (network filesystems)")
+	o.store.add(f, "memory:", true)
 	return cmd
 }
 
@@ -93,14 +95,18 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 	if o.poll < 0 {
 		return fmt.Errorf("--poll must not be negative, got %s", o.poll)
 	}
+	st, _, err := o.store.open(ctx, "memory:")
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after the engine's Close
 	var e *engine.Engine
-	var err error
 	if o.watch {
-		e, err = engine.Open(o.dir, engine.WithEnvironment(chatEnvironment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
+		e, err = engine.Open(o.dir, engine.WithEnvironment(chatEnvironment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}), engine.WithStore(st))
 	} else {
 		var cfg *dsl.Config
 		if cfg, err = dsl.LoadDir(o.dir, dsl.Options{Env: chatEnvironment()}); err == nil {
-			if e, err = engine.New(cfg, engine.WithEnvironment(chatEnvironment())); err != nil {
+			if e, err = engine.New(cfg, engine.WithEnvironment(chatEnvironment()), engine.WithStore(st)); err != nil {
 				cfg.Close()
 				return err
 			}

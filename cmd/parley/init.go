@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -80,12 +81,54 @@ func (o *initOptions) run(s streams, dir string) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	fmt.Fprintf(s.out, "wrote %s\nnext: parley validate %s\n", path, dir)
+	ignore, err := ignoreDataDir(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "wrote %s\n", path)
+	if ignore != "" {
+		fmt.Fprintf(s.out, "%s: %s/ (the state of parley serve) is kept out of git\n", ignore, DataDir)
+	}
+	fmt.Fprintf(s.out, "next: parley validate %s\n", dir)
 	// Say so at once if the new scenario clashes with files already in DIR.
 	if _, err := dsl.LoadDir(dir, dsl.Options{}); err != nil {
 		fmt.Fprintf(s.err, "warning: %s does not validate yet:\n%v\n", dir, err)
 	}
 	return nil
+}
+
+// ignoreDataDir lists the data directory of parley serve in DIR/.gitignore,
+// creating the file or appending a line to it, and returns the file's path;
+// it returns "" when the file lists the directory already.
+func ignoreDataDir(dir string) (string, error) {
+	path := filepath.Join(dir, ".gitignore")
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		switch strings.TrimSpace(line) {
+		case DataDir, DataDir + "/", "/" + DataDir, "/" + DataDir + "/":
+			return "", nil
+		}
+	}
+	var add strings.Builder
+	if len(b) > 0 && !strings.HasSuffix(string(b), "\n") {
+		add.WriteString("\n")
+	}
+	add.WriteString("# state of parley serve (users' contexts and history)\n" + DataDir + "/\n")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("updating %s: %w", path, err)
+	}
+	if _, err := f.WriteString(add.String()); err != nil {
+		f.Close()
+		return "", fmt.Errorf("updating %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("updating %s: %w", path, err)
+	}
+	return path, nil
 }
 
 func initCUE(name string) string {

@@ -68,6 +68,7 @@ func newRootCmd(s streams) *cobra.Command {
 		newMockCmd(s),
 		newChatCmd(s),
 		newServeCmd(s),
+		newStateCmd(s),
 		// Each verb adds its constructor here.
 	)
 	return root

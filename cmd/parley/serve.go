@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +51,10 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
+	store           storeFlags
+	newUserRate     string
+	newUserBurst    int
+	trustedProxies  []string
 }
 
 func newServeCmd(s streams) *cobra.Command {
@@ -62,6 +68,8 @@ func newServeCmd(s streams) *cobra.Command {
   GET  /api/users/{id}/context    a user's contexts              (admin key)
   POST /api/users/{id}/context    {"key":"first_name","value":"John"} (admin key)
   GET  /api/users/{id}/traces     the user's last turn traces    (admin key)
+  GET  /api/users/{id}/history    the turns the store keeps      (admin key)
+  DELETE /api/users/{id}          erase the user's state and history (admin key)
   GET  /api/scenarios             version, scenarios, last reload (admin key)
   GET  /healthz, /readyz, /metrics
   GET  /preview                   a page to chat, set attributes and read traces
@@ -76,6 +84,14 @@ The scenarios are reloaded when their files change (--watch=false turns this
 off); a change that does not load is rejected and the previous version keeps
 serving. SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server
 after the requests in flight have finished.
+
+User state lives in the store named by --store (or PARLEY_STORE); the
+default, file:.parley/state.db under the working directory, survives restarts
+and crashes (every acknowledged turn is on disk). memory: keeps nothing
+across restarts; redis://host:port/db is shared by several replicas.
+--retention erases users idle for longer; --new-user-rate limits how many
+users one client address may create (behind a reverse proxy, name it with
+--trusted-proxy so that X-Forwarded-For is believed).
 
 --dev is development mode: webhook actions may call private and loopback
 addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
@@ -106,6 +122,10 @@ addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long to wait for requests in flight when stopping")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	o.store.add(f, defaultServeStore, true)
+	f.StringVar(&o.newUserRate, "new-user-rate", fmt.Sprintf("%d/s", server.DefaultNewUserRate), `new users one client address may create, as N/s, N/m or N/h ("off": no limit)`)
+	f.IntVar(&o.newUserBurst, "new-user-burst", server.DefaultNewUserBurst, "new users one client address may create at once")
+	f.StringArrayVar(&o.trustedProxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable)")
 	return cmd
 }
 
@@ -182,6 +202,55 @@ func devEnvironment(base *plugins.Environment) (*plugins.Environment, error) {
 	return env, nil
 }
 
+// parseRate parses a rate as N/s, N/m or N/h (a bare N is per second) and
+// returns it per second; "off" is -1, no limit.
+func parseRate(v string) (float64, error) {
+	if v == "off" {
+		return -1, nil
+	}
+	num, unit, ok := strings.Cut(v, "/")
+	per := time.Second
+	if ok {
+		switch unit {
+		case "s":
+		case "m":
+			per = time.Minute
+		case "h":
+			per = time.Hour
+		default:
+			return 0, fmt.Errorf("%q: the unit must be s, m or h (like 100/s)", v)
+		}
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n <= 0 || math.IsInf(n, 0) {
+		return 0, fmt.Errorf("%q: want a positive rate like 100/s, or off", v)
+	}
+	return n / per.Seconds(), nil
+}
+
+// parseProxies parses --trusted-proxy values: CIDRs or single addresses.
+func parseProxies(vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if p, err := netip.ParsePrefix(part); err == nil {
+				out = append(out, p.Masked())
+				continue
+			}
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("invalid --trusted-proxy %q: want an address or a CIDR such as 10.0.0.0/8", part)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+	}
+	return out, nil
+}
+
 func runServe(ctx context.Context, s streams, o serveOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -206,6 +275,23 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	newUserRate, err := parseRate(o.newUserRate)
+	if err != nil {
+		return fmt.Errorf("invalid --new-user-rate: %w", err)
+	}
+	if o.newUserBurst <= 0 {
+		return errors.New("--new-user-burst must be positive")
+	}
+	proxies, err := parseProxies(o.trustedProxies)
+	if err != nil {
+		return err
+	}
+	st, storeName, err := o.store.open(ctx, defaultServeStore)
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after the engine's Close, deferred below
+	log.Info("store opened", slog.String("store", storeName))
 	env := serveEnvironment()
 	if o.dev {
 		if env, err = devEnvironment(env); err != nil {
@@ -213,7 +299,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		}
 	}
 
-	eopts := []engine.Option{engine.WithEnvironment(env), engine.WithLogger(log), engine.WithSessionTimeout(o.sessionTimeout)}
+	eopts := []engine.Option{engine.WithEnvironment(env), engine.WithLogger(log), engine.WithSessionTimeout(o.sessionTimeout), engine.WithStore(st)}
 	if o.watch {
 		eopts = append(eopts, engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
 	}
@@ -236,6 +322,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		MaxBodyBytes: o.maxBody, MaxTextLength: o.maxText,
 		RateLimit: o.rate, RateBurst: o.burst, TracesPerUser: o.traces,
 		ShutdownTimeout: o.shutdownTimeout, Logger: log,
+		NewUserRate: newUserRate, NewUserBurst: o.newUserBurst, TrustedProxies: proxies,
 	}
 	w := e.Watcher()
 	if w != nil {
@@ -285,6 +372,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		fmt.Fprintf(s.out, ", watching for changes (%s)", w.Mode())
 	}
 	fmt.Fprintln(s.out)
+	fmt.Fprintf(s.out, "parley serve: state in %s\n", storeName)
 	if o.dev {
 		fmt.Fprintln(s.out, "parley serve: development mode: webhooks may call private and loopback addresses")
 	}
