@@ -13,6 +13,15 @@ import (
 	"github.com/parleyhq/parley/server"
 )
 
+// The store-parameterised tests and benchmarks (TestStalledWebhook,
+// BenchmarkStoreTurn, BenchmarkStalledWebhook) run on Redis too, each on a
+// redis-server of its own.
+func init() {
+	testStores = append(testStores, testStore{"redis", func(tb testing.TB) string {
+		return redistest.Start(tb, redistest.Options{}).URL("")
+	}})
+}
+
 // TestStoreFailures serves the greeter on a real Redis: a user whose lease
 // another replica holds gets a JSON 409, and while Redis is away turns and
 // the context API get JSON 503s and /readyz is not ready; when Redis is
