@@ -54,7 +54,10 @@ func (s *Store) leaseOf(ctx context.Context, userID string) *lease {
 }
 
 // Lease takes userID's lease: a random token in the user's lease key, with
-// a TTL of LeaseTTL, renewed every third of it until release. While another
+// a TTL of LeaseTTL, renewed every third of it until release or until a
+// Save or Delete under it succeeds: a lease covers one write (the engine
+// makes one per turn or context write), and that write releases it in the
+// same script, saving a round trip to Redis per turn. While another
 // process holds it, Lease polls until it is free, for at most LeaseWait or
 // until ctx is done, and then fails with an error wrapping
 // store.ErrLeaseHeld. The leased context is cancelled when the lease is lost
@@ -113,6 +116,26 @@ func (s *Store) Lease(ctx context.Context, userID string) (context.Context, func
 		case <-t.C:
 		}
 		poll = min(poll*2, maxLeasePoll)
+	}
+}
+
+// releaseFlag is the save script's argument that releases l with the save.
+func releaseFlag(l *lease) string {
+	if l == nil {
+		return ""
+	}
+	return "1"
+}
+
+// releasedInRedis records that a write released the lease in Redis: it is
+// no longer renewed, and release has nothing left to delete. Later writes
+// under it are refused (the token is gone).
+func (l *lease) releasedInRedis() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.done = true
+		l.timer.Stop()
 	}
 }
 

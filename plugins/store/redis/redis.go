@@ -281,7 +281,9 @@ func decodeState(what string, v, s any) (store.State, error) {
 
 // Save stores st if the stored version still equals st.Version, appending
 // entry to the history, in one script. Under a lease (ctx from Lease) the
-// save is refused with store.ErrLeaseHeld if the lease was lost.
+// save is refused with store.ErrLeaseHeld if the lease was lost, and a
+// successful save also releases the lease in Redis: a lease covers one
+// write, as the engine makes one per turn (see Lease).
 func (s *Store) Save(ctx context.Context, userID string, st store.State, entry *store.HistoryEntry) (uint64, error) {
 	what := fmt.Sprintf("saving state of user %q", userID)
 	if s.closed.Load() {
@@ -300,13 +302,14 @@ func (s *Store) Save(ctx context.Context, userID string, st store.State, entry *
 		}
 	}
 	token, fence := "", uint64(0)
-	if l := s.leaseOf(ctx, userID); l != nil {
+	l := s.leaseOf(ctx, userID)
+	if l != nil {
 		token, fence = l.token, l.fence
 		l.prefetched.Store(false)
 	}
 	k := s.keys(userID)
 	res, err := saveScript.Run(ctx, s.client, k[:],
-		expected, js, ej, s.limit, s.retention, token, fence, rand.Text()).Int64Slice()
+		expected, js, ej, s.limit, s.retention, token, fence, rand.Text(), releaseFlag(l)).Int64Slice()
 	if err != nil {
 		return 0, s.fail(ctx, what, err)
 	}
@@ -315,6 +318,9 @@ func (s *Store) Save(ctx context.Context, userID string, st store.State, entry *
 	}
 	switch res[0] {
 	case resOK:
+		if l != nil {
+			l.releasedInRedis()
+		}
 		return uint64(res[1]), nil
 	case resConflict:
 		return 0, fmt.Errorf("%s (version %d, stored %d): %w", what, expected, res[1], store.ErrConflict)
@@ -357,14 +363,16 @@ func decodeHistory(what string, raw []string) ([]store.HistoryEntry, error) {
 }
 
 // Delete forgets userID: state, history and fencing counter. Under a lease
-// (ctx from Lease) it is refused with store.ErrLeaseHeld if the lease was lost.
+// (ctx from Lease) it is refused with store.ErrLeaseHeld if the lease was
+// lost, and it releases the lease as Save does.
 func (s *Store) Delete(ctx context.Context, userID string) error {
 	what := fmt.Sprintf("deleting state of user %q", userID)
 	if s.closed.Load() {
 		return fmt.Errorf("%s: %w", what, errClosed)
 	}
 	token := ""
-	if l := s.leaseOf(ctx, userID); l != nil {
+	l := s.leaseOf(ctx, userID)
+	if l != nil {
 		token = l.token
 		l.prefetched.Store(false)
 	}
@@ -375,6 +383,9 @@ func (s *Store) Delete(ctx context.Context, userID string) error {
 	}
 	if len(res) != 1 || res[0] != resOK {
 		return fmt.Errorf("%s: the lease expired or was taken by another process; nothing deleted: %w", what, store.ErrLeaseHeld)
+	}
+	if l != nil {
+		l.releasedInRedis()
 	}
 	return nil
 }

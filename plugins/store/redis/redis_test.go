@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,31 +72,28 @@ func TestKeysShareAHashTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	held, err := client(t, srv).Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Save(lctx, "ann", store.State{Conversation: "c"}, &store.HistoryEntry{ConfigVersion: "v1"}); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := client(t, srv).Keys(ctx, "*").Result()
+	saved, err := client(t, srv).Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	release()
+	keys := append(saved, "app:{user:ann}:lease")
+	if !slices.Contains(held, "app:{user:ann}:lease") || slices.Contains(saved, "app:{user:ann}:lease") {
+		t.Errorf("keys while the lease is held: %v; after the save, which releases it: %v", held, saved)
+	}
 	want := []string{"app:{user:ann}:fence", "app:{user:ann}:history", "app:{user:ann}:lease", "app:{user:ann}:state"}
-	got := strings.Join(sorted(keys), " ")
+	slices.Sort(keys)
+	got := strings.Join(keys, " ")
 	if got != strings.Join(want, " ") {
 		t.Fatalf("keys = %s, want %s", got, strings.Join(want, " "))
 	}
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }
 
 func TestLeaseExcludesOtherProcesses(t *testing.T) {
@@ -128,11 +126,8 @@ func TestLeaseExcludesOtherProcesses(t *testing.T) {
 	if !errors.Is(err, store.ErrLeaseHeld) || time.Since(start) < 150*time.Millisecond {
 		t.Fatalf("a second lease = %v after %s, want ErrLeaseHeld after lease_wait", err, time.Since(start))
 	}
-	if _, err := a.Save(actx, "u", store.State{Turn: "a"}, nil); err != nil {
-		t.Fatalf("saving under a renewed lease: %v", err)
-	}
 
-	// b waits for a's lease and gets it soon after a releases it.
+	// b waits for a's lease and gets it as soon as a's save releases it.
 	got := make(chan time.Time, 1)
 	done := make(chan struct{})
 	defer func() { <-done }()
@@ -158,6 +153,13 @@ func TestLeaseExcludesOtherProcesses(t *testing.T) {
 	default:
 	}
 	released := time.Now()
+	if _, err := a.Save(actx, "u", store.State{Turn: "a"}, nil); err != nil {
+		t.Fatalf("saving under a renewed lease: %v", err)
+	}
+	// A lease covers one write.
+	if _, err := a.Save(actx, "u", store.State{Version: 1}, nil); !errors.Is(err, store.ErrLeaseHeld) {
+		t.Errorf("a second save under one lease = %v, want ErrLeaseHeld", err)
+	}
 	releaseA()
 	if actx.Err() == nil {
 		t.Fatal("the leased context is not done after release")
@@ -167,7 +169,7 @@ func TestLeaseExcludesOtherProcesses(t *testing.T) {
 		return
 	}
 	if d := at.Sub(released); d > 100*time.Millisecond {
-		t.Fatalf("b took the lease %s after a released it", d)
+		t.Fatalf("b took the lease %s after a's save released it", d)
 	}
 }
 
@@ -500,12 +502,12 @@ func TestLeasedTurnsOfTwoProcessesLoseNoUpdate(t *testing.T) {
 						t.Errorf("two turns of %s at once", id)
 					}
 					st, err := s.Load(lctx, id)
+					running[u].Add(-1) // the save releases the lease: another may start at once
 					if err == nil {
 						n, _ := st.User["n"].(float64)
 						st.User = map[string]any{"n": n + 1}
 						_, err = s.Save(lctx, id, st, &store.HistoryEntry{ConfigVersion: fmt.Sprint(n + 1)})
 					}
-					running[u].Add(-1)
 					release()
 					if err != nil {
 						t.Error(err)

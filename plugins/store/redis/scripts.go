@@ -25,12 +25,16 @@ const (
 // KEYS: state, history, lease, fence.
 // ARGV: expected version, state JSON, history entry JSON ("" for none),
 // history limit (0 keeps none), retention in ms (0: no expiry), lease token
-// ("" without a lease), fencing token, save id.
+// ("" without a lease), fencing token, save id, "1" to release the lease
+// with the save.
 // Reply: {resOK, new version} or {res*, stored version or fence}.
 var saveScript = goredis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 local exp = tonumber(ARGV[1])
 if cur == exp + 1 and redis.call('HGET', KEYS[1], 'w') == ARGV[8] then
+  if ARGV[9] == '1' and redis.call('GET', KEYS[3]) == ARGV[6] then
+    redis.call('DEL', KEYS[3])
+  end
   return {1, cur}
 end
 local fence = 0
@@ -60,17 +64,24 @@ if ret > 0 then
   redis.call('PEXPIRE', KEYS[2], ret)
   redis.call('PEXPIRE', KEYS[4], ret + 60000)
 end
+if ARGV[9] == '1' then
+  redis.call('DEL', KEYS[3])
+end
 return {1, v}
 `)
 
 // deleteScript erases a user's state, history and fencing counter, if the
 // caller holds the lease (when it names one).
 //
-// KEYS: state, history, lease, fence. ARGV: lease token ("" without a lease).
+// KEYS: state, history, lease, fence. ARGV: lease token ("" without a
+// lease). The lease, if any, is released with the delete.
 // Reply: {resOK} or {resLeaseLost}.
 var deleteScript = goredis.NewScript(`
-if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then
-  return {-2}
+if ARGV[1] ~= '' then
+  if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+    return {-2}
+  end
+  redis.call('DEL', KEYS[3])
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 return {1}
