@@ -12,5 +12,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envStore) == "" {
 		os.Setenv(envStore, "memory:")
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }

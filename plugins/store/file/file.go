@@ -48,9 +48,6 @@ const LockTimeout = time.Second
 // maxBatch bounds how many writes one transaction commits.
 const maxBatch = 1024
 
-// maxGather bounds how long a group of writes waits for more (see commitLoop).
-const maxGather = 2 * time.Millisecond
-
 // sweepChunk bounds how many expired users one transaction erases.
 const sweepChunk = 1000
 
@@ -193,29 +190,22 @@ func (s *Store) write(fn func(tx *bolt.Tx) error) error {
 }
 
 // commitLoop commits queued writes: the first write waiting and every write
-// queued behind it go into one transaction, synced once. A lone write does
-// not wait for company (bbolt's DB.Batch waits MaxBatchDelay for it, which
-// would add that delay to every turn of a quiet server). Under load, when
-// fewer writes are queued than the last transaction held, the loop waits a
-// little (a quarter of the last commit's time, at most maxGather) for the
-// writers of the last group, which are finishing their turns: without it the
-// writers split into two groups that take turns, each waiting for the
-// other's sync.
+// queued behind it go into one transaction, synced once; writes that arrive
+// while a transaction syncs queue up and form the next group. A lone write
+// does not wait for company: bbolt's DB.Batch would hold it for
+// MaxBatchDelay, adding that delay to every turn of a quiet server. (Holding
+// a group briefly for the writers of the previous one was measured too, and
+// was slower.)
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	batch := make([]*op, 0, maxBatch)
-	last, lastTook := 0, time.Duration(0)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	for first := range s.ops {
 		batch = append(batch[:0], first)
-		open := true
 	drain:
 		for len(batch) < maxBatch {
 			select {
 			case o, ok := <-s.ops:
 				if !ok {
-					open = false
 					break drain
 				}
 				batch = append(batch, o)
@@ -223,30 +213,7 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		if open && last > 1 && len(batch) < last {
-			timer.Reset(min(lastTook/4, maxGather))
-		gather:
-			for len(batch) < last {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						break gather
-					}
-					batch = append(batch, o)
-				case <-timer.C:
-					break gather
-				}
-			}
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
-		}
-		start := time.Now()
 		s.commit(batch)
-		last, lastTook = len(batch), time.Since(start)
 		clear(batch)
 	}
 }
