@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,4 +100,85 @@ func TestStoreFailures(t *testing.T) {
 	if c.Conversation["current_intent"] != "welcome_response" {
 		t.Fatalf("bob's position after Redis came back: %+v", c.Conversation)
 	}
+}
+
+// BenchmarkStoreTurnPaired runs the turns of BenchmarkStoreTurn on every
+// store in alternating rounds of one loop, so that each store sees the
+// same machine load (this machine is shared and its load swings within
+// seconds), and reports each store's turns/s and its fraction of the
+// memory store's (STORE_x_memory). Target: at 32 concurrent users the file
+// and Redis stores reach at least 0.5.
+func BenchmarkStoreTurnPaired(b *testing.B) {
+	for _, users := range []int{1, 32} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
+			servers := make([]*storeServer, len(testStores))
+			for i, ts := range testStores {
+				servers[i] = startStoreServer(b, ts.url(b), benchScenario)
+			}
+			bodies := make([][]byte, users)
+			for u := range bodies {
+				bodies[u] = []byte(webchat(fmt.Sprint("user-", u), "text", "hello", ""))
+			}
+			round := 40 * users // turns per store and round: 10-100 ms
+			elapsed := make([]time.Duration, len(servers))
+			b.ResetTimer()
+			for done := 0; done < b.N; done += round {
+				n := min(round, b.N-done)
+				for i, s := range servers {
+					d, err := turnRound(s, bodies, n)
+					if err != nil {
+						b.Fatalf("%s store: %v", testStores[i].name, err)
+					}
+					elapsed[i] += d
+				}
+			}
+			b.StopTimer()
+			memory := float64(b.N) / elapsed[0].Seconds()
+			for i, ts := range testStores {
+				rate := float64(b.N) / elapsed[i].Seconds()
+				b.ReportMetric(rate, ts.name+"_turns/s")
+				if i > 0 {
+					b.ReportMetric(rate/memory, ts.name+"_x_memory")
+				}
+			}
+			b.ReportMetric(0, "ns/op") // the time per op sums every store's: meaningless
+		})
+	}
+}
+
+// turnRound sends n turns to s, spread over one goroutine per body (user),
+// and returns the wall time they took.
+func turnRound(s *storeServer, bodies [][]byte, n int) (time.Duration, error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, len(bodies))
+	start := time.Now()
+	for u := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rd bytes.Reader
+			for next.Add(1) <= int64(n) {
+				rd.Reset(bodies[u])
+				resp, err := s.client.Post(s.base+"/incoming/webchat", "application/json", &rd)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	return d, <-errs
 }
