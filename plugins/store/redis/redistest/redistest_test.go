@@ -21,7 +21,7 @@ func (r *recorder) Skipf(format string, args ...any)  { r.skip = format }
 
 func TestMissingRedisSkipsOrFailsInCI(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no redis-server there
-	t.Setenv("CI", "") // empty is unset for Binary
+	t.Setenv("CI", "")            // empty is unset for Binary
 	r := &recorder{TB: t}
 	redistest.Binary(r)
 	if r.skip == "" || r.fatal != "" {
