@@ -531,3 +531,26 @@ func TestLeasedTurnsOfTwoProcessesLoseNoUpdate(t *testing.T) {
 		t.Fatalf("%d updates stored, want %d", total, want)
 	}
 }
+
+func TestTLS(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{TLS: true, Password: "tls-secret"})
+	ctx := context.Background()
+	u := srv.URL("")
+	if !strings.HasPrefix(u, "rediss://") {
+		t.Fatalf("URL %s", u)
+	}
+	s, err := store.Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, srv, "", store.Options{}) }, storetest.Options{})
+	// Plain redis:// to the TLS port does not get through.
+	plain := strings.Replace(strings.Replace(u, "rediss://", "redis://", 1), "?skip_verify=true", "", 1)
+	if s, err := store.Open(ctx, plain+"?dial_timeout=1s&read_timeout=1s", store.Options{}); err == nil {
+		s.Close()
+		t.Fatal("a plain connection to the TLS port worked")
+	} else if strings.Contains(err.Error(), "tls-secret") {
+		t.Fatalf("the error shows the password: %v", err)
+	}
+}

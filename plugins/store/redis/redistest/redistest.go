@@ -7,8 +7,15 @@
 package redistest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +34,9 @@ type Options struct {
 	// Persist keeps the data on disk (an append-only file fsync'd on every
 	// write), so that it survives Kill and Restart.
 	Persist bool
+	// TLS makes the server speak TLS only, with a self-signed certificate
+	// for 127.0.0.1; URL then returns a rediss:// URL that skips verifying it.
+	TLS bool
 }
 
 // Server is a running (or stopped) redis-server.
@@ -68,6 +78,11 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Binary(t), opts: opts, Dir: t.TempDir()}
 	var err error
+	if opts.TLS {
+		if err := writeCert(s.Dir); err != nil {
+			t.Fatalf("making a certificate for redis-server: %v", err)
+		}
+	}
 	for range 5 { // another process may take the free port before redis binds it
 		var port int
 		if port, err = freePort(); err != nil {
@@ -89,6 +104,13 @@ func Start(t testing.TB, opts Options) *Server {
 // one, and the query q if it is not empty ("lease_ttl=1s").
 func (s *Server) URL(q string) string {
 	u := "redis://"
+	if s.opts.TLS {
+		u = "rediss://"
+		if q != "" {
+			q += "&"
+		}
+		q += "skip_verify=true" // a go-redis parameter
+	}
 	if s.opts.Password != "" {
 		u += ":" + s.opts.Password + "@"
 	}
@@ -135,6 +157,12 @@ func (s *Server) start() error {
 	args := []string{
 		"--port", port, "--bind", "127.0.0.1", "--dir", s.Dir,
 		"--daemonize", "no", "--save", "", "--logfile", s.log,
+	}
+	if s.opts.TLS {
+		args[1] = "0" // no plain TCP port
+		args = append(args, "--tls-port", port, "--tls-auth-clients", "no",
+			"--tls-cert-file", filepath.Join(s.Dir, "cert.pem"), "--tls-key-file", filepath.Join(s.Dir, "key.pem"),
+			"--tls-ca-cert-file", filepath.Join(s.Dir, "cert.pem"))
 	}
 	if s.opts.Persist {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
@@ -185,6 +213,38 @@ func (s *Server) logTail() string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key to
+// dir/cert.pem and dir/key.pem.
+func writeCert(dir string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
