@@ -29,9 +29,10 @@ const (
 // with the save.
 // Reply: {resOK, new version} or {res*, stored version or fence}.
 var saveScript = goredis.NewScript(`
-local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local h = redis.call('HMGET', KEYS[1], 'v', 'w', 'f')
+local cur = tonumber(h[1] or '0')
 local exp = tonumber(ARGV[1])
-if cur == exp + 1 and redis.call('HGET', KEYS[1], 'w') == ARGV[8] then
+if cur == exp + 1 and h[2] == ARGV[8] then
   if ARGV[9] == '1' and redis.call('GET', KEYS[3]) == ARGV[6] then
     redis.call('DEL', KEYS[3])
   end
@@ -43,7 +44,7 @@ if ARGV[6] ~= '' then
     return {-2, cur}
   end
   fence = tonumber(ARGV[7])
-  local stored = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
+  local stored = tonumber(h[3] or '0')
   if stored > fence then
     return {-3, stored}
   end
@@ -55,8 +56,9 @@ local v = cur + 1
 redis.call('HSET', KEYS[1], 'v', v, 's', ARGV[2], 'f', fence, 'w', ARGV[8])
 local limit = tonumber(ARGV[4])
 if ARGV[3] ~= '' and limit > 0 then
-  redis.call('RPUSH', KEYS[2], ARGV[3])
-  redis.call('LTRIM', KEYS[2], -limit, -1)
+  if redis.call('RPUSH', KEYS[2], ARGV[3]) > limit then
+    redis.call('LTRIM', KEYS[2], -limit, -1)
+  end
 end
 local ret = tonumber(ARGV[5])
 if ret > 0 then
@@ -95,12 +97,15 @@ return {1}
 // Reply: {1, fence, version or false, state JSON or false} when taken,
 // {0, remaining TTL in ms} when another holder has it.
 var acquireScript = goredis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then
-  return {0, redis.call('PTTL', KEYS[1])}
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return {0, redis.call('PTTL', KEYS[1])}
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2]) -- already ours: a retried call
 end
 local f = redis.call('INCR', KEYS[2])
-local saved = tonumber(redis.call('HGET', KEYS[3], 'f') or '0')
+local st = redis.call('HMGET', KEYS[3], 'v', 's', 'f')
+local saved = tonumber(st[3] or '0')
 if f <= saved then
   f = saved + 1
   redis.call('SET', KEYS[2], f)
@@ -109,8 +114,6 @@ local ret = tonumber(ARGV[3])
 if ret > 0 then
   redis.call('PEXPIRE', KEYS[2], ret + tonumber(ARGV[2]) + 60000)
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local st = redis.call('HMGET', KEYS[3], 'v', 's')
 return {1, f, st[1], st[2]}
 `)
 
