@@ -591,3 +591,32 @@ func TestServeRedisOutage(t *testing.T) {
 		t.Errorf("the output does not show the outage and the store (password redacted):\n%s", out)
 	}
 }
+
+// TestRedisURLErrors: a Redis store that cannot be used at start-up is a
+// clear error and exit 2, without the password.
+func TestRedisURLErrors(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "right-hunter2"})
+	dir := writeScenario(t, chatGreeter)
+	wrong := strings.Replace(srv.URL(""), "right-hunter2", "wrong-hunter2", 1)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"serve, unreachable", []string{"serve", dir, "--addr", "127.0.0.1:0", "--store", "redis://:hunter2@127.0.0.1:1/0"}, "connection refused"},
+		{"serve, wrong password", []string{"serve", dir, "--addr", "127.0.0.1:0", "--store", wrong}, "WRONGPASS"},
+		{"serve, bad lease_ttl", []string{"serve", dir, "--addr", "127.0.0.1:0", "--store", srv.URL("lease_ttl=1ms")}, "lease_ttl"},
+		{"serve, unknown option", []string{"serve", dir, "--addr", "127.0.0.1:0", "--store", srv.URL("leese_ttl=1s")}, "unexpected option: leese_ttl"},
+		{"export, unreachable", []string{"state", "export", "--store", "rediss://u:hunter2@127.0.0.1:1/0"}, "store is unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runIn("", tc.args...)
+			if code != 2 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut, tc.want)
+			}
+			if strings.Contains(out+errOut, "hunter2") {
+				t.Fatalf("the password is shown: %s%s", out, errOut)
+			}
+		})
+	}
+}
