@@ -246,9 +246,10 @@ func (e *Engine) load(ctx context.Context, cfg *dsl.Config, userID string) (stor
 	return st, nil
 }
 
-// canonicalAttrs returns m with every declared int held as a float64 and
-// every declared timestamp held as a string converted (see CheckValue). The
-// types are those of sc, or of any scenario declaring the name when sc is nil.
+// canonicalAttrs returns m with the declared ints a JSON store gave back as
+// float64 converted to int, and the declared timestamps it gave back as
+// strings converted to time.Time (see CheckValue). The types are those of
+// sc, or of the first scenario declaring the name when sc is nil.
 func canonicalAttrs(cfg *dsl.Config, sc *dsl.Scenario, m map[string]any) map[string]any {
 	var out map[string]any
 	for name, v := range m {

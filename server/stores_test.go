@@ -341,3 +341,5 @@ func BenchmarkStoreTurn(b *testing.B) {
 		}
 	}
 }
+
+var benchHistory = -1

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"time"
@@ -122,8 +123,12 @@ by one process: stop parley serve before using these commands on its file.`,
 	return cmd
 }
 
+// readAll is the history limit of a store opened to read or erase users:
+// every entry the store keeps, whatever limit it was written with.
+const readAll = math.MaxInt32
+
 func newStateExportCmd(s streams) *cobra.Command {
-	var o storeFlags
+	o := storeFlags{historyLimit: readAll}
 	cmd := &cobra.Command{
 		Use:     "export",
 		Short:   "Write every user of a store as JSON lines on standard output",
@@ -244,7 +249,7 @@ func readRecords(in io.Reader, source string) ([]store.Record, error) {
 }
 
 func newStateDeleteCmd(s streams) *cobra.Command {
-	var o storeFlags
+	o := storeFlags{historyLimit: readAll}
 	cmd := &cobra.Command{
 		Use:     "delete USER...",
 		Short:   "Erase users: their state and history",

@@ -56,8 +56,8 @@ func TestStateExportImport(t *testing.T) {
 	if n := strings.Count(exported, "\n"); n != 20 {
 		t.Fatalf("exported %d lines, want 20", n)
 	}
-	if !strings.Contains(exported, `"user_id":"user-2","state":{"version":3,`) {
-		t.Fatalf("versions are not exported:\n%s", exported)
+	if !strings.Contains(exported, `"user_id":"user-2","state":{"version":3,`) || !strings.Contains(exported, `"config_version":"v2"`) {
+		t.Fatalf("versions or histories are not exported:\n%s", exported)
 	}
 	// Import twice: the same data (idempotent), versions and histories kept.
 	for round := 1; round <= 2; round++ {
@@ -244,5 +244,28 @@ func TestServeDefaultStore(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "store=file:.parley/state.db") {
 		t.Fatalf("the log does not name the store: %s", p.stderr)
+	}
+}
+
+// Export writes every turn the store keeps, whatever its history limit was.
+func TestStateExportLongHistory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "long.db")
+	s, err := store.Open(ctx, "file:"+path, store.Options{HistoryLimit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st store.State
+	for i := range 300 {
+		v, err := s.Save(ctx, "u", st, &store.HistoryEntry{ConfigVersion: fmt.Sprint("v", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Version = v
+	}
+	s.Close()
+	code, out, errOut := runIn("", "state", "export", "--store", "file:"+path)
+	if code != 0 || strings.Count(out, `"config_version"`) != 300 {
+		t.Fatalf("exit %d, %d turns exported, want 300: %s", code, strings.Count(out, `"config_version"`), errOut)
 	}
 }

@@ -16,9 +16,17 @@
 //
 //	users/ID          header (format, version, saved time, history sequence
 //	                  and length) followed by the state as JSON
-//	history/ID/SEQ    one history entry as JSON, SEQ big-endian
-//	saved/TIME+ID     an index of users by the time of their last save, for
+//	history/LEN ID SEQ  one history entry as JSON: the id's length (uvarint),
+//	                  the id and the entry's sequence (big-endian), so that a
+//	                  user's entries are adjacent and in order
+//	saved/TIME ID     an index of users by the time of their last save, for
 //	                  expiring idle users in order
+//
+// A save writes as few pages as it can, since the time of a commit grows
+// with the pages it writes: the history is one bucket, so a save dirties the
+// page its entry is appended to, and the oldest entries of a user are
+// trimmed a few at a time (the history may exceed its limit by historySlack
+// entries, which reads never return).
 package file
 
 import (
@@ -31,6 +39,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +56,10 @@ const LockTimeout = time.Second
 
 // maxBatch bounds how many writes one transaction commits.
 const maxBatch = 1024
+
+// historySlack returns how many entries over limit a user's history may
+// hold before its oldest are trimmed, all at once.
+func historySlack(limit int) int { return max(1, limit/8) }
 
 // sweepChunk bounds how many expired users one transaction erases.
 const sweepChunk = 1000
@@ -275,7 +288,16 @@ func savedKey(saved int64, userID string) []byte {
 	return append(k, userID...)
 }
 
-func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+// histPrefix is the prefix of userID's history keys.
+func histPrefix(userID string) []byte {
+	p := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(userID)+8), uint64(len(userID)))
+	return append(p, userID...)
+}
+
+// histKey is the key of userID's history entry seq, after prefix.
+func histKey(prefix []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(slices.Clip(prefix), seq)
+}
 
 // expired reports whether a user last saved at saved (unix ns) has expired at now.
 func (s *Store) expired(saved int64, now time.Time) bool {
@@ -313,8 +335,12 @@ func purge(tx *bolt.Tx, userID string) error {
 			return err
 		}
 	}
-	if err := tx.Bucket(bucketHistory).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-		return err
+	prefix := histPrefix(userID)
+	c := tx.Bucket(bucketHistory).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -398,20 +424,20 @@ func (s *Store) Save(ctx context.Context, userID string, st store.State, entry *
 		h.version = st.Version
 		h.saved = now.UnixNano()
 		if ej != nil {
-			hb, err := tx.Bucket(bucketHistory).CreateBucketIfNotExists(key)
-			if err != nil {
-				return err
-			}
-			if err := hb.Put(seqKey(h.histNext), ej); err != nil {
+			hb := tx.Bucket(bucketHistory)
+			prefix := histPrefix(userID)
+			if err := hb.Put(histKey(prefix, h.histNext), ej); err != nil {
 				return err
 			}
 			h.histNext++
 			h.histLen++
-			for int(h.histLen) > s.historyLimit {
-				if err := hb.Delete(seqKey(h.histNext - uint64(h.histLen))); err != nil {
-					return err
+			if int(h.histLen) > s.historyLimit+historySlack(s.historyLimit) {
+				for int(h.histLen) > s.historyLimit {
+					if err := hb.Delete(histKey(prefix, h.histNext-uint64(h.histLen))); err != nil {
+						return err
+					}
+					h.histLen--
 				}
-				h.histLen--
 			}
 		}
 		val := append(h.appendTo(make([]byte, 0, headerLen+len(js))), js...)
@@ -440,11 +466,11 @@ func (s *Store) History(ctx context.Context, userID string, limit int) ([]store.
 	var out []store.HistoryEntry
 	now := s.now()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if _, _, ok, err := s.lookup(tx, userID, now); err != nil || !ok {
+		h, _, ok, err := s.lookup(tx, userID, now)
+		if err != nil || !ok {
 			return err
 		}
-		var err error
-		out, err = readHistory(tx, userID, limit)
+		out, err = s.readHistory(tx, userID, h, limit)
 		return err
 	})
 	if err != nil {
@@ -453,22 +479,26 @@ func (s *Store) History(ctx context.Context, userID string, limit int) ([]store.
 	return out, nil
 }
 
-// readHistory reads the newest limit (all when <= 0) entries of userID, oldest first.
-func readHistory(tx *bolt.Tx, userID string, limit int) ([]store.HistoryEntry, error) {
-	hb := tx.Bucket(bucketHistory).Bucket([]byte(userID))
-	if hb == nil {
+// readHistory reads the newest limit (all kept when <= 0) entries of
+// userID, whose header is h, oldest first.
+func (s *Store) readHistory(tx *bolt.Tx, userID string, h header, limit int) ([]store.HistoryEntry, error) {
+	n := min(int(h.histLen), s.historyLimit)
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	if n <= 0 {
 		return nil, nil
 	}
-	var raw [][]byte
-	c := hb.Cursor()
-	for k, v := c.Last(); k != nil && (limit <= 0 || len(raw) < limit); k, v = c.Prev() {
-		raw = append(raw, v)
-	}
-	out := make([]store.HistoryEntry, len(raw))
-	for i, v := range raw {
-		if err := json.Unmarshal(v, &out[len(raw)-1-i]); err != nil {
+	prefix := histPrefix(userID)
+	out := make([]store.HistoryEntry, 0, n)
+	c := tx.Bucket(bucketHistory).Cursor()
+	seq := h.histNext - uint64(n)
+	for k, v := c.Seek(histKey(prefix, seq)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < n; k, v = c.Next() {
+		var e store.HistoryEntry
+		if err := json.Unmarshal(v, &e); err != nil {
 			return nil, fmt.Errorf("decoding a history entry: %w", err)
 		}
+		out = append(out, e)
 	}
 	return out, nil
 }
@@ -520,7 +550,7 @@ func (s *Store) Export(ctx context.Context, fn func(store.Record) error) error {
 					return fmt.Errorf("decoding the state of user %q: %w", id, err)
 				}
 				r.State.Version = h.version
-				if r.History, err = readHistory(tx, id, 0); err != nil {
+				if r.History, err = s.readHistory(tx, id, h, 0); err != nil {
 					return fmt.Errorf("user %q: %w", id, err)
 				}
 				recs = append(recs, r)
@@ -578,12 +608,10 @@ func (s *Store) Import(ctx context.Context, r store.Record) error {
 		}
 		h := header{version: r.State.Version, saved: s.now().UnixNano()}
 		if len(entries) > 0 {
-			hb, err := tx.Bucket(bucketHistory).CreateBucket(key)
-			if err != nil {
-				return err
-			}
+			hb := tx.Bucket(bucketHistory)
+			prefix := histPrefix(r.UserID)
 			for _, e := range entries {
-				if err := hb.Put(seqKey(h.histNext), e); err != nil {
+				if err := hb.Put(histKey(prefix, h.histNext), e); err != nil {
 					return err
 				}
 				h.histNext++

@@ -295,6 +295,18 @@ func testPorter(t *testing.T, src, dst store.Store, limit int) {
 	if len(exported) != 3 {
 		t.Fatalf("exported %d records, want 3:\n%s", len(exported), strings.Join(exported, "\n"))
 	}
+	var alice store.Record
+	for _, line := range exported {
+		if strings.Contains(line, `"user_id":"alice"`) {
+			if err := json.Unmarshal([]byte(line), &alice); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if alice.State.Version != 3 || alice.State.User["n"] != 3.0 || len(alice.History) != min(3, limit) ||
+		(limit > 0 && alice.History[len(alice.History)-1].ConfigVersion != "v3") {
+		t.Fatalf("exported alice = %+v; want version 3, n 3 and the last %d turns", alice, min(3, limit))
+	}
 	stop := errors.New("stop")
 	calls := 0
 	if err := src.(store.Porter).Export(ctx, func(store.Record) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
