@@ -96,11 +96,12 @@ func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.calls[a.UID][n]++
 	c.mu.Unlock()
+	d := time.Duration(c.delay.Load()) // before entered: a test may change delay once it hears of the call
 	select {
 	case c.entered <- a.UID:
 	default:
 	}
-	if d := time.Duration(c.delay.Load()); d > 0 {
+	if d > 0 {
 		select {
 		case <-time.After(d):
 		case <-r.Context().Done():
@@ -323,7 +324,9 @@ func counterBot(t *testing.T) string {
 // TestReplicasShareRedis runs two `parley serve` processes on one real Redis
 // and sends each user's turns to both at once: no update is lost, no turn
 // is doubled, each acknowledged turn's webhook is called exactly once and
-// both replicas report the same position. Then one replica is killed with
+// both replicas report the same position. A turn longer than the lease TTL
+// keeps its lease, and the same user's turn on the other replica waits for
+// it. Then one replica is killed with
 // SIGKILL while every user has a turn in flight on it: the users go on on
 // the other replica within the lease's TTL.
 func TestReplicasShareRedis(t *testing.T) {
@@ -403,6 +406,34 @@ func TestReplicasShareRedis(t *testing.T) {
 	}
 	if t.Failed() {
 		return
+	}
+
+	// A turn longer than the lease TTL keeps its lease (renewed): the same
+	// user's turn on b waits for it and then runs on its result.
+	const long = 2500 * time.Millisecond
+	hook.delay.Store(int64(long))
+	for len(hook.entered) > 0 {
+		<-hook.entered
+	}
+	first := make(chan turnResult, 1)
+	go func() { first <- a.bump("long-user") }()
+	select {
+	case <-hook.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the long turn did not reach the webhook")
+	}
+	hook.delay.Store(0)
+	started := time.Now()
+	second := b.bump("long-user")
+	waited := time.Since(started)
+	if r := <-first; r.status != http.StatusOK || r.n != 1 {
+		t.Fatalf("the long turn on a: %d %s", r.status, r.body)
+	}
+	if second.status != http.StatusOK || second.n != 2 || waited < long-500*time.Millisecond {
+		t.Fatalf("the turn on b beside a long turn on a: %d %s after %s; want count 2 after about %s", second.status, second.body, waited, long)
+	}
+	if hook.callsOf("long-user", 0) != 1 || hook.callsOf("long-user", 1) != 1 {
+		t.Fatalf("webhook calls of long-user: %d with n=0, %d with n=1; want one each", hook.callsOf("long-user", 0), hook.callsOf("long-user", 1))
 	}
 
 	// Every user has a turn in flight on a (its webhook is slow) when a
