@@ -10,6 +10,7 @@
 package dsl
 
 import (
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 
@@ -184,6 +185,9 @@ type Turn struct {
 	ValidOrigins []string
 	Request      []*Intent
 	Response     []*Intent
+	// Pos is where the turn is declared and OriginPos where each valid origin is, as file:line:col.
+	Pos       string
+	OriginPos []string
 }
 
 // Role says whether an intent is one of a turn's request or response intents.
@@ -231,6 +235,8 @@ func (p Path) String() string { return p.Context + "." + p.Name }
 type Message struct {
 	Text    *expression.Template
 	Buttons []Button
+	// TextPos is where the text's string starts, as file:line:col.
+	TextPos string
 }
 
 // Button is a message button.
@@ -238,6 +244,8 @@ type Button struct {
 	Text     *expression.Template
 	Callback string
 	Value    string
+	// Pos is where the button is declared, as file:line:col.
+	Pos string
 }
 
 // Transition moves the conversation; empty fields keep the current one.
@@ -256,6 +264,10 @@ type Action struct {
 	Inputs  []string
 	Outputs []string
 	Impl    plugins.Action
+	// Config is the kind's configuration as written (templates unresolved), as JSON.
+	Config json.RawMessage
+	// Pos is where the action is declared, as file:line:col.
+	Pos string
 }
 
 // ActionCall is an intent's use of an action, with its mappings resolved:
@@ -264,6 +276,8 @@ type ActionCall struct {
 	Action  *Action
 	Inputs  []InputMapping
 	Outputs []OutputMapping
+	// Pos is where the call is declared, as file:line:col.
+	Pos string
 }
 
 // InputMapping computes one input attribute of an action.
@@ -272,6 +286,8 @@ type InputMapping struct {
 	// Prog computes the value; when nil the value is read from From.
 	Prog *expression.Program
 	From Path
+	// Pos is where the mapping's expression starts, as file:line:col ("" for a default).
+	Pos string
 }
 
 // OutputMapping writes one context attribute from an action's output.
@@ -281,4 +297,6 @@ type OutputMapping struct {
 	// value is output[From], and an output the action did not return is left alone.
 	Prog *expression.Program
 	From string
+	// Pos is where the mapping's expression starts, as file:line:col ("" for a default).
+	Pos string
 }

@@ -185,7 +185,7 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 			conv.Scenes = append(conv.Scenes, scene)
 			conv.sceneByName[sn] = scene
 			sc.field("turns").fields(func(tn string, t node) {
-				turn := &Turn{Name: tn, Scene: scene}
+				turn := &Turn{Name: tn, Scene: scene, Pos: t.posString()}
 				turn.Description, _ = t.field("description").str()
 				turn.Behaviors = behaviors(t.field("behaviors"))
 				turn.Conditions = l.conditions(t.field("conditions"), env.base)
@@ -193,6 +193,9 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 				scene.turnByName[tn] = turn
 				origins, originNodes := t.field("valid_origins").strs()
 				turn.ValidOrigins = origins
+				for _, on := range originNodes {
+					turn.OriginPos = append(turn.OriginPos, on.posString())
+				}
 				for i, o := range origins {
 					s.turnsByOrigin[o] = append(s.turnsByOrigin[o], turn)
 					on := originNodes[i]
@@ -409,11 +412,12 @@ func (l *loader) intent(s *Scenario, turn *Turn, role Role, n node, env envs) (*
 		in.Hints.Patterns = append(in.Hints.Patterns, re)
 	}
 	if m := n.field("message"); m.exists() {
-		in.Message = &Message{Text: l.template(m.field("text"), env.base)}
+		in.Message = &Message{Text: l.template(m.field("text"), env.base), TextPos: m.field("text").valuePosString()}
 		m.field("buttons").each(func(_ int, b node) {
 			btn := Button{Text: l.template(b.field("text"), env.base)}
 			btn.Callback, _ = b.field("callback").str()
 			btn.Value, _ = b.field("value").str()
+			btn.Pos = b.posString()
 			in.Message.Buttons = append(in.Message.Buttons, btn)
 		})
 	}
@@ -500,7 +504,7 @@ func (l *loader) transition(s *Scenario, turn *Turn, n node) *Transition {
 
 // action builds a declared action with its kind's plugin.
 func (l *loader) action(scenario, name string, n node) *Action {
-	a := &Action{Name: name, Active: n.field("active").boolean(true)}
+	a := &Action{Name: name, Active: n.field("active").boolean(true), Pos: n.posString()}
 	a.Inputs, _ = n.field("inputs").strs()
 	a.Outputs, _ = n.field("outputs").strs()
 	var kinds []plugins.ActionKind
@@ -538,6 +542,7 @@ func (l *loader) action(scenario, name string, n node) *Action {
 		return nil
 	}
 	a.Impl = impl
+	a.Config = raw
 	return a
 }
 
@@ -600,7 +605,7 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		l.errorf(n.field("use").pos(), diag.CodeUnknownAction, "action %q is not declared in scenario %q (%s)", use, s.Name, hint)
 		return nil
 	}
-	call := &ActionCall{Action: act}
+	call := &ActionCall{Action: act, Pos: n.posString()}
 	mapped := map[string]bool{}
 	n.field("inputs").fields(func(name string, in node) {
 		src, ok := in.str()
@@ -613,7 +618,7 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		}
 		mapped[name] = true
 		if p := l.compile(in, src, env.base, expression.Value); p != nil {
-			call.Inputs = append(call.Inputs, InputMapping{Name: name, Prog: p})
+			call.Inputs = append(call.Inputs, InputMapping{Name: name, Prog: p, Pos: in.valuePosString()})
 		}
 	})
 	for _, name := range act.Inputs {
@@ -645,7 +650,7 @@ func (l *loader) actionCall(s *Scenario, n node, env envs) *ActionCall {
 		}
 		sources = append(sources, src)
 		if p := l.compile(out, src, outEnv, expression.Value); p != nil {
-			call.Outputs = append(call.Outputs, OutputMapping{Target: path, Prog: p})
+			call.Outputs = append(call.Outputs, OutputMapping{Target: path, Prog: p, Pos: out.valuePosString()})
 		}
 	})
 	for _, name := range act.Outputs {

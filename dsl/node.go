@@ -207,6 +207,15 @@ func (n node) posString() string {
 	return fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)
 }
 
+// valuePosString is where the value's text starts, as file:line:col.
+func (n node) valuePosString() string {
+	p := n.valuePos().Position()
+	if p.Filename == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)
+}
+
 func (n node) str() (string, bool) {
 	if n.t == nil || n.t.kind != cue.StringKind {
 		return "", false

@@ -18,8 +18,9 @@ type Template struct {
 func (t *Template) Names() []string { return t.names }
 
 type part struct {
-	text string
-	prog *Program // nil for literal text
+	text   string
+	prog   *Program // nil for literal text
+	offset int      // where prog's source starts in the template's source
 }
 
 // IsTemplate reports whether s interpolates any expression.
@@ -57,7 +58,7 @@ func ParseTemplate(src string, env Env) (*Template, []*Error) {
 			e.Offset += base + i + 2 + lead
 			errs = append(errs, e)
 		} else {
-			t.parts = append(t.parts, part{prog: p})
+			t.parts = append(t.parts, part{prog: p, offset: base + i + 2 + lead})
 		}
 		adv := i + 2 + j + 2
 		rest, base = rest[adv:], base+adv

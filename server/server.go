@@ -37,7 +37,9 @@
 //
 // GET of the context or the traces of a user the engine keeps no state about
 // (empty user, session and conversation contexts) and the server keeps no
-// trace of answers 404 not_found. POST of a context attribute creates the user.
+// trace of answers 404 not_found, and so does GET of the history of a user
+// the store keeps no state about. POST of a context attribute creates the
+// user; DELETE of an unknown user succeeds (204), as deleting twice does.
 package server
 
 import (

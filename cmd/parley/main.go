@@ -69,6 +69,9 @@ func newRootCmd(s streams) *cobra.Command {
 		newChatCmd(s),
 		newServeCmd(s),
 		newStateCmd(s),
+		newGraphCmd(s),
+		newDiffCmd(s),
+		newFmtCmd(s),
 		// Each verb adds its constructor here.
 	)
 	return root

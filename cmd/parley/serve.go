@@ -87,8 +87,8 @@ after the requests in flight have finished.
 
 User state lives in the store named by --store (or PARLEY_STORE); the
 default, file:.parley/state.db under the working directory, survives restarts
-and crashes (every acknowledged turn is on disk). memory: keeps nothing
-across restarts; redis://host:port/db is shared by several replicas.
+and crashes (every acknowledged turn is on disk); memory: keeps nothing
+across restarts.
 --retention erases users idle for longer; --new-user-rate limits how many
 users one client address may create (behind a reverse proxy, name it with
 --trusted-proxy so that X-Forwarded-For is believed).

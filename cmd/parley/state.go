@@ -40,7 +40,7 @@ type storeFlags struct {
 
 // add declares the flags on f; def is the store used without --store and PARLEY_STORE.
 func (o *storeFlags) add(f *pflag.FlagSet, def string, limits bool) {
-	f.StringVar(&o.url, "store", "", "where user state lives: memory:, file:PATH, redis://[user:pass@]host:port/db (also "+envStore+"; default "+def+")")
+	f.StringVar(&o.url, "store", "", "where user state lives, a URL of scheme "+store.Schemes()+" (also "+envStore+"; default "+def+")")
 	if limits {
 		f.DurationVar(&o.retention, "retention", 0, "erase users idle (no turn, no context write) for longer than this (0: keep them)")
 		f.IntVar(&o.historyLimit, "history-limit", store.DefaultHistoryLimit, "turns of history kept per user (0: none)")

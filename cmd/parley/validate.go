@@ -9,11 +9,13 @@ import (
 
 	"github.com/parleyhq/parley/diag"
 	"github.com/parleyhq/parley/dsl"
+	"github.com/parleyhq/parley/lint"
 )
 
 // validateOptions are the flags of `parley validate`.
 type validateOptions struct {
 	format string
+	strict bool
 }
 
 // validateReport is the JSON output of `parley validate --format json`.
@@ -24,6 +26,8 @@ type validateReport struct {
 	Files       int             `json:"files"`
 	Scenarios   []string        `json:"scenarios"`
 	Diagnostics json.RawMessage `json:"diagnostics"`
+	// Warnings are the lints of a valid configuration (errors with --strict).
+	Warnings json.RawMessage `json:"warnings"`
 }
 
 func newValidateCmd(s streams) *cobra.Command {
@@ -36,9 +40,19 @@ configuration, checks it against the schema, compiles every expression and check
 reference, exactly as the engine does before serving it.
 
 It exits 0 when the configuration is valid and 1 when it is not, printing one
-diagnostic a line: file:line:col: code: message.`,
+diagnostic a line: file:line:col: code: message.
+
+A valid configuration is then linted for what the schema cannot catch (codes
+lint.*): an expression reading an attribute nothing declares or sets, turns and
+intents no conversation reaches, buttons whose callback no turn accepts, actions
+never used, outputs never read, valid origins that can never precede their turn,
+app intents an earlier one always shadows, and user intents competing with the
+same utterance. Lints are warnings; --strict makes them errors (exit 1). A
+comment "parley:ignore CODE" on the line of a lint or the line above silences it
+(// in CUE, # in YAML).`,
 		Example: `  parley validate
-  parley validate ./bots --format json`,
+  parley validate ./bots --format json
+  parley validate --strict`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "scenarios"
@@ -49,6 +63,7 @@ diagnostic a line: file:line:col: code: message.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.format, "format", "text", `output format: "text" or "json"`)
+	cmd.Flags().BoolVar(&o.strict, "strict", false, "treat lint warnings as errors")
 	return cmd
 }
 
@@ -61,8 +76,13 @@ func (o *validateOptions) run(s streams, dir string) error {
 	if err != nil && !errors.As(err, &list) {
 		list = diag.List{{File: dir, Code: diag.CodeIO, Message: err.Error()}}
 	}
+	var warnings diag.List
+	if cfg != nil {
+		warnings = lint.Check(cfg, nil, lint.Options{})
+	}
+	failed := err != nil || o.strict && len(warnings) > 0
 	if o.format == "json" {
-		r := validateReport{Dir: dir, Valid: err == nil, Scenarios: []string{}, Diagnostics: list.JSON()}
+		r := validateReport{Dir: dir, Valid: !failed, Scenarios: []string{}, Diagnostics: list.JSON(), Warnings: warnings.JSON()}
 		if cfg != nil {
 			r.Version, r.Files = cfg.Version, len(cfg.Files)
 			for _, sc := range cfg.Scenarios {
@@ -76,7 +96,18 @@ func (o *validateOptions) run(s streams, dir string) error {
 			fmt.Fprintln(s.out, d)
 		}
 		fmt.Fprintf(s.err, "%s: %d %s\n", dir, len(list), plural(len(list), "problem", "problems"))
+	} else if failed {
+		for _, d := range warnings {
+			fmt.Fprintln(s.out, d)
+		}
+		fmt.Fprintf(s.err, "%s: %d %s (lint warnings are errors with --strict)\n", dir, len(warnings), plural(len(warnings), "problem", "problems"))
 	} else {
+		for _, d := range warnings {
+			fmt.Fprintln(s.out, d)
+		}
+		if len(warnings) > 0 {
+			fmt.Fprintf(s.err, "%s: %d lint %s (--strict makes them errors)\n", dir, len(warnings), plural(len(warnings), "warning", "warnings"))
+		}
 		fmt.Fprintf(s.out, "%s: valid: %d %s in %d %s (version %s)\n", dir,
 			len(cfg.Scenarios), plural(len(cfg.Scenarios), "scenario", "scenarios"),
 			len(cfg.Files), plural(len(cfg.Files), "file", "files"), cfg.Version)
@@ -84,7 +115,7 @@ func (o *validateOptions) run(s streams, dir string) error {
 	if cfg != nil {
 		cfg.Close()
 	}
-	if err != nil {
+	if failed {
 		return exitError{code: 1}
 	}
 	return nil

@@ -96,12 +96,12 @@ func TestValidateBrokenCopy(t *testing.T) {
 	// A misspelled field.
 	edit(t, greeter, "\t\t\t\tvalid_origins: [\"welcome_response\"]", "\t\t\t\tvalid_origin: [\"welcome_response\"]")
 	// An unknown action.
-	edit(t, greeter, `use:     "full_name"`, `use:     "fullname"`)
+	edit(t, greeter, `use: "full_name"`, `use: "fullname"`)
 	// A type error in an expression: a string attribute compared with a number (in YAML).
 	edit(t, orders, `- user.order_status == "shipped"`, `- user.order_status > 5`)
 	// A bad transition target.
-	edit(t, booking, "\t\t\t\t\t\t\tmessage: {\n\t\t\t\t\t\t\t\ttext: \"A table for {{ session.party_size }} at {{ session.time }}. Shall I book it?\"\n\t\t\t\t\t\t\t\tbuttons: [{text: \"Yes\", callback: \"confirm\"}, {text: \"No\", callback: \"cancel\"}]\n\t\t\t\t\t\t\t}\n\t\t\t\t\t\t\ttransition: scene: \"confirm\"\n\t\t\t\t\t\t},\n\t\t\t\t\t\t{\n\t\t\t\t\t\t\tid:         \"ask_time\"",
-		"\t\t\t\t\t\t\tmessage: {\n\t\t\t\t\t\t\t\ttext: \"A table for {{ session.party_size }} at {{ session.time }}. Shall I book it?\"\n\t\t\t\t\t\t\t\tbuttons: [{text: \"Yes\", callback: \"confirm\"}, {text: \"No\", callback: \"cancel\"}]\n\t\t\t\t\t\t\t}\n\t\t\t\t\t\t\ttransition: scene: \"confirmation\"\n\t\t\t\t\t\t},\n\t\t\t\t\t\t{\n\t\t\t\t\t\t\tid:         \"ask_time\"")
+	edit(t, booking, "\t\t\t\t\t\t\tmessage: {\n\t\t\t\t\t\t\t\ttext: \"A table for {{ session.party_size }} at {{ session.time }}. Shall I book it?\"\n\t\t\t\t\t\t\t\tbuttons: [{text: \"Yes\", callback: \"confirm\"}, {text: \"No\", callback: \"cancel\"}]\n\t\t\t\t\t\t\t}\n\t\t\t\t\t\t\ttransition: scene: \"confirm\"\n\t\t\t\t\t\t},\n\t\t\t\t\t\t{\n\t\t\t\t\t\t\tid: \"ask_time\"",
+		"\t\t\t\t\t\t\tmessage: {\n\t\t\t\t\t\t\t\ttext: \"A table for {{ session.party_size }} at {{ session.time }}. Shall I book it?\"\n\t\t\t\t\t\t\t\tbuttons: [{text: \"Yes\", callback: \"confirm\"}, {text: \"No\", callback: \"cancel\"}]\n\t\t\t\t\t\t\t}\n\t\t\t\t\t\t\ttransition: scene: \"confirmation\"\n\t\t\t\t\t\t},\n\t\t\t\t\t\t{\n\t\t\t\t\t\t\tid: \"ask_time\"")
 
 	code, out, errOut := runCLI(t, "validate", dir)
 	if code != 1 {
@@ -111,7 +111,7 @@ func TestValidateBrokenCopy(t *testing.T) {
 	want := []string{
 		at(t, booking, `transition: scene: "confirmation"`, "scene") + `: ref.unknown_target: transition to scene "confirmation", which conversation "booking" does not declare`,
 		at(t, greeter, `valid_origin: [`, "valid_origin") + `: schema.field_not_allowed: field "valid_origin" not allowed in scenarios.greeter.conversations.welcome.scenes.main.turns.greet (did you mean "valid_origins"?)`,
-		at(t, greeter, `use:     "fullname"`, "use") + `: ref.unknown_action: action "fullname" is not declared in scenario "greeter" (declared: full_name)`,
+		at(t, greeter, `use: "fullname"`, "use") + `: ref.unknown_action: action "fullname" is not declared in scenario "greeter" (declared: full_name)`,
 		at(t, orders, `- user.order_status > 5`, ">") + `: expr.type: invalid operation: > (mismatched types string and int)`,
 	}
 	got := strings.Split(strings.TrimSpace(out), "\n")
