@@ -608,9 +608,9 @@ func TestServeRedisOutage(t *testing.T) {
 			}
 		}
 		last := got[len(got)-1]
-		if status != 200 || n != last || h != n || n < len(got) || n > len(got)+tallies[u].unavailable[1]+tallies[u].unavailable[2] {
+		if status != 200 || n != last || h != n || n < len(got) || n > len(got)+tallies[u].unavailable[0]+tallies[u].unavailable[1]+tallies[u].unavailable[2] {
 			t.Errorf("%s: n=%d, %d turns of history, %d acknowledged (last count %d), %d answered 503",
-				user, n, h, len(got), last, tallies[u].unavailable[1]+tallies[u].unavailable[2])
+				user, n, h, len(got), last, tallies[u].unavailable[0]+tallies[u].unavailable[1]+tallies[u].unavailable[2])
 		}
 	}
 	if !r.alive() {
