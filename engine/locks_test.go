@@ -25,6 +25,9 @@ func TestPerUserLocks(t *testing.T) {
 		return plugins.ActionResult{Success: true}
 	}}
 	e := open(t, actionScenario(`go: "f"`, "", "user.name"), funcs)
+	var once sync.Once
+	release := func() { once.Do(func() { close(unblock) }) }
+	t.Cleanup(release) // before the engine's Close, even when the test fails
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -82,7 +85,7 @@ func TestPerUserLocks(t *testing.T) {
 		t.Fatalf("Close returned while turns were running (err %v)", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(unblock)
+	release()
 	wg.Wait()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
