@@ -256,7 +256,7 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 			s.reject(w, http.StatusServiceUnavailable, CodeUnavailable, "the engine is shutting down")
 			return
 		}
-		if s.rejectStore(w, "turn of user "+strconv.Quote(req.UserID), err) {
+		if s.rejectStore(w, "turn", err) { // the error names the user
 			return
 		}
 		s.log.Error("turn failed", slog.String("user", req.UserID), slog.Any("error", err))
