@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/plugins/store"
 	"github.com/parleyhq/parley/plugins/store/redis/redistest"
 )
 
@@ -649,5 +651,50 @@ func TestRedisURLErrors(t *testing.T) {
 				t.Fatalf("the password is shown: %s%s", out, errOut)
 			}
 		})
+	}
+}
+
+// TestStateFileToRedis moves users from a file store to Redis with parley
+// state export and import, and back: the same records (versions and
+// histories) come out of Redis, and a turn can go on from an imported state.
+func TestStateFileToRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "move-hunter2"})
+	path := filepath.Join(t.TempDir(), "state.db")
+	fillStore(t, path, 30)
+	code, exported, errOut := runIn("", "state", "export", "--store", "file:"+path)
+	if code != 0 || strings.Count(exported, "\n") != 30 {
+		t.Fatalf("export from the file store: exit %d, %d lines, stderr %q", code, strings.Count(exported, "\n"), errOut)
+	}
+	for round := 1; round <= 2; round++ { // idempotent
+		code, _, errOut = runIn(exported, "state", "import", "--store", srv.URL(""))
+		if code != 0 || !strings.Contains(errOut, "imported 30 user(s)") || strings.Contains(errOut, "hunter2") {
+			t.Fatalf("import into Redis, round %d: exit %d, stderr %q", round, code, errOut)
+		}
+	}
+	code, again, errOut := runIn("", "state", "export", "--store", srv.URL(""))
+	if code != 0 || strings.Contains(errOut, "hunter2") {
+		t.Fatalf("export from Redis: exit %d, stderr %q", code, errOut)
+	}
+	sortLines := func(s string) string {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		slices.Sort(lines)
+		return strings.Join(lines, "\n")
+	}
+	if sortLines(again) != sortLines(exported) {
+		t.Fatalf("Redis exports other records than the file store's:\n%s\nwant\n%s", sortLines(again), sortLines(exported))
+	}
+	// A turn of an imported user goes on from its version.
+	ctx := context.Background()
+	s, err := store.Open(ctx, srv.URL(""), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Load(ctx, "user-2")
+	if err != nil || st.Version != 3 || st.User["name"] != "user-2" {
+		t.Fatalf("imported user-2 = %+v, %v", st, err)
+	}
+	if v, err := s.Save(ctx, "user-2", st, nil); err != nil || v != 4 {
+		t.Fatalf("saving an imported user = %d, %v", v, err)
 	}
 }
