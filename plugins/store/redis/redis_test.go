@@ -168,7 +168,7 @@ func TestLeaseExcludesOtherProcesses(t *testing.T) {
 	if at.IsZero() {
 		return
 	}
-	if d := at.Sub(released); d > 100*time.Millisecond {
+	if d := at.Sub(released); d > 500*time.Millisecond {
 		t.Fatalf("b took the lease %s after a's save released it", d)
 	}
 }
@@ -200,7 +200,7 @@ func TestCrashedHolderLeaseExpires(t *testing.T) {
 	}
 	waited := time.Since(crashed)
 	releaseB()
-	if waited > ttl+200*time.Millisecond {
+	if waited > ttl+time.Second {
 		t.Fatalf("b waited %s for a crashed holder's lease, want at most the lease TTL %s", waited, ttl)
 	}
 	// The crashed holder's context ends: it could not renew.
