@@ -130,6 +130,12 @@ type Scenario struct {
 	Attributes    map[string]AttrType
 	Actions       map[string]*Action
 	Conversations []*Conversation
+	// Callbacks map callback ids to intent ids (OpenDialog's supported_callbacks);
+	// WELCOME -> intent.core.welcome is always there unless overridden.
+	Callbacks map[string]string
+	// ClientAttributes are the user attributes a webchat client may set
+	// (content.user); nil accepts every one, as OpenDialog does.
+	ClientAttributes []string
 
 	conversationByName map[string]*Conversation
 	intentsByID        map[string][]*Intent
@@ -231,21 +237,101 @@ type Path struct {
 // String renders the path as context.name.
 func (p Path) String() string { return p.Context + "." + p.Name }
 
+// AcceptsClientAttribute reports whether a client may set the user attribute name.
+func (s *Scenario) AcceptsClientAttribute(name string) bool {
+	if s.ClientAttributes == nil {
+		return true
+	}
+	for _, n := range s.ClientAttributes {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultCallbacks are OpenDialog's supported_callbacks
+// (core src/InterpreterEngine/config/opendialog-interpreterengine-custom.php:
+// WELCOME), and the end-chat callback the widget's end chat button sends
+// (webchat 1.0.0 resources/assets/js/components/layout/UserInput.vue: intent.core.EndChat).
+var DefaultCallbacks = map[string]string{"WELCOME": IntentWelcome, "intent.core.EndChat": IntentEndChat}
+
+// Message types (OpenDialog's src/ResponseEngine/Message/*Message.php TYPE constants).
+const (
+	MessageText     = "text"
+	MessageButton   = "button"
+	MessageImage    = "image"
+	MessageRich     = "rich"
+	MessageList     = "list"
+	MessageForm     = "form"
+	MessageLongText = "long_text"
+	MessageEmpty    = "empty"
+)
+
 // Message is what an app intent says.
 type Message struct {
+	// Type is one of the Message* types; "" is text, or button with buttons.
+	Type    string
 	Text    *expression.Template
 	Buttons []Button
 	// TextPos is where the text's string starts, as file:line:col.
 	TextPos string
+	// External, KeepButtons (not clear_after_interaction), DisableText and
+	// HideAvatar are the widget's display options.
+	External, KeepButtons, DisableText, HideAvatar bool
+	// Title and Subtitle of a rich message (Title also of a list).
+	Title, Subtitle *expression.Template
+	// Callback, CallbackValue and Link: what pressing a rich message sends or opens.
+	Callback, CallbackValue, Link string
+	Image                         *Image
+	Items                         []*Message
+	ViewType                      string
+	Form                          *Form
+	LongText                      *LongText
 }
 
-// Button is a message button.
+// Button is a message button: a callback, link or download button.
 type Button struct {
-	Text     *expression.Template
-	Callback string
-	Value    string
+	Text       *expression.Template
+	Callback   string
+	Value      string
+	Link       string
+	LinkNewTab bool
+	Download   bool
+	Hidden     bool
+	Type       string
 	// Pos is where the button is declared, as file:line:col.
 	Pos string
+}
+
+// Image is an image with an optional link.
+type Image struct {
+	Src, Link  string
+	LinkNewTab bool
+}
+
+// Form is the form of a form message.
+type Form struct {
+	Callback, SubmitText, CancelText, CancelCallback string
+	AutoSubmit                                       bool
+	Fields                                           []FormField
+}
+
+// FormField is one field of a form.
+type FormField struct {
+	Name, Display, Type, Default string
+	Required                     bool
+	Min, Max                     *int
+	Options                      []Option
+}
+
+// Option is a choice of a form field.
+type Option struct{ Value, Label string }
+
+// LongText configures a long text message.
+type LongText struct {
+	Callback, SubmitText, InitialText, Placeholder, ConfirmationText string
+	CharacterLimit                                                   int
 }
 
 // Transition moves the conversation; empty fields keep the current one.

@@ -161,6 +161,18 @@ func (l *loader) scenario(name string, n node, globalT types.Map) *Scenario {
 			s.Attributes[attr] = AttrType(t)
 		}
 	})
+	s.Callbacks = maps.Clone(DefaultCallbacks)
+	n.field("callbacks").fields(func(id string, c node) {
+		if in, ok := c.str(); ok {
+			s.Callbacks[id] = in
+		}
+	})
+	if ca := n.field("client_attributes"); ca.exists() {
+		s.ClientAttributes, _ = ca.strs()
+		if s.ClientAttributes == nil {
+			s.ClientAttributes = []string{}
+		}
+	}
 	env := newEnvs(s.Attributes, globalT, envKey(s.Attributes, globalT))
 	s.Conditions = l.conditions(n.field("conditions"), env.base)
 	n.field("actions").fields(func(an string, a node) {
@@ -412,14 +424,7 @@ func (l *loader) intent(s *Scenario, turn *Turn, role Role, n node, env envs) (*
 		in.Hints.Patterns = append(in.Hints.Patterns, re)
 	}
 	if m := n.field("message"); m.exists() {
-		in.Message = &Message{Text: l.template(m.field("text"), env.base), TextPos: m.field("text").valuePosString()}
-		m.field("buttons").each(func(_ int, b node) {
-			btn := Button{Text: l.template(b.field("text"), env.base)}
-			btn.Callback, _ = b.field("callback").str()
-			btn.Value, _ = b.field("value").str()
-			btn.Pos = b.posString()
-			in.Message.Buttons = append(in.Message.Buttons, btn)
-		})
+		in.Message = l.message(m, env)
 	}
 	var callNodes []node
 	n.field("actions").each(func(_ int, a node) { callNodes = append(callNodes, a) })
@@ -433,16 +438,136 @@ func (l *loader) intent(s *Scenario, turn *Turn, role Role, n node, env envs) (*
 			l.checkIntentRef(s, in.Virtual, n.field("virtual"), "virtual")
 		}
 		if in.Message != nil {
-			n.field("message").field("buttons").each(func(_ int, b node) {
-				if cb, ok := b.field("callback").str(); ok && !strings.HasPrefix(cb, "intent.core.") {
-					l.checkIntentRef(s, cb, b.field("callback"), "button callback")
-				}
-			})
+			l.checkMessageRefs(s, n.field("message"))
 		}
 		if t := n.field("transition"); t.exists() {
 			in.Transition = l.transition(s, turn, t)
 		}
 	}
+}
+
+// message decodes an intent's message (or a list item).
+func (l *loader) message(m node, env envs) *Message {
+	msg := &Message{Text: l.template(m.field("text"), env.base), TextPos: m.field("text").valuePosString()}
+	msg.Type, _ = m.field("type").str()
+	msg.External = m.field("external").boolean(false)
+	msg.KeepButtons = !m.field("clear_after_interaction").boolean(true)
+	msg.DisableText = m.field("disable_text").boolean(false)
+	msg.HideAvatar = m.field("hide_avatar").boolean(false)
+	msg.Title = l.template(m.field("title"), env.base)
+	msg.Subtitle = l.template(m.field("subtitle"), env.base)
+	msg.Callback, _ = m.field("callback").str()
+	msg.CallbackValue, _ = m.field("callback_value").str()
+	msg.Link, _ = m.field("link").str()
+	msg.ViewType, _ = m.field("view_type").str()
+	m.field("buttons").each(func(_ int, b node) {
+		btn := Button{Text: l.template(b.field("text"), env.base)}
+		btn.Callback, _ = b.field("callback").str()
+		btn.Value, _ = b.field("value").str()
+		btn.Link, _ = b.field("link").str()
+		btn.LinkNewTab = b.field("link_new_tab").boolean(false)
+		btn.Download = b.field("download").boolean(false)
+		btn.Hidden = !b.field("display").boolean(true)
+		btn.Type, _ = b.field("type").str()
+		btn.Pos = b.posString()
+		msg.Buttons = append(msg.Buttons, btn)
+	})
+	if im := m.field("image"); im.exists() {
+		msg.Image = &Image{LinkNewTab: im.field("link_new_tab").boolean(false)}
+		msg.Image.Src, _ = im.field("src").str()
+		msg.Image.Link, _ = im.field("link").str()
+	}
+	m.field("items").each(func(_ int, it node) { msg.Items = append(msg.Items, l.message(it, env)) })
+	if f := m.field("form"); f.exists() {
+		form := &Form{AutoSubmit: f.field("auto_submit").boolean(false)}
+		form.Callback, _ = f.field("callback").str()
+		form.SubmitText, _ = f.field("submit_text").str()
+		form.CancelText, _ = f.field("cancel_text").str()
+		form.CancelCallback, _ = f.field("cancel_callback").str()
+		f.field("fields").each(func(_ int, fe node) {
+			ff := FormField{Required: fe.field("required").boolean(false)}
+			ff.Name, _ = fe.field("name").str()
+			ff.Display, _ = fe.field("display").str()
+			ff.Type, _ = fe.field("type").str()
+			ff.Default, _ = fe.field("default").str()
+			if v, ok := fe.field("min").float(); ok {
+				i := int(v)
+				ff.Min = &i
+			}
+			if v, ok := fe.field("max").float(); ok {
+				i := int(v)
+				ff.Max = &i
+			}
+			fe.field("options").each(func(_ int, o node) {
+				var op Option
+				op.Value, _ = o.field("value").str()
+				op.Label, _ = o.field("label").str()
+				ff.Options = append(ff.Options, op)
+			})
+			form.Fields = append(form.Fields, ff)
+		})
+		msg.Form = form
+	}
+	if lt := m.field("long_text"); lt.exists() {
+		msg.LongText = &LongText{}
+		msg.LongText.Callback, _ = lt.field("callback").str()
+		msg.LongText.SubmitText, _ = lt.field("submit_text").str()
+		msg.LongText.InitialText, _ = lt.field("initial_text").str()
+		msg.LongText.Placeholder, _ = lt.field("placeholder").str()
+		msg.LongText.ConfirmationText, _ = lt.field("confirmation_text").str()
+		if v, ok := lt.field("character_limit").float(); ok {
+			msg.LongText.CharacterLimit = int(v)
+		}
+	}
+	l.checkMessageShape(msg, m)
+	return msg
+}
+
+// checkMessageShape reports a message whose fields do not fit its type.
+func (l *loader) checkMessageShape(msg *Message, m node) {
+	switch msg.Type {
+	case MessageImage:
+		if msg.Image == nil {
+			l.errorf(m.pos(), diag.CodeSchemaType, "an image message needs image: {src: ...}")
+		}
+	case MessageList:
+		if len(msg.Items) == 0 {
+			l.errorf(m.pos(), diag.CodeSchemaType, "a list message needs items")
+		}
+	case MessageForm:
+		if msg.Form == nil {
+			l.errorf(m.pos(), diag.CodeSchemaType, "a form message needs form: {callback: ..., fields: [...]}")
+		}
+	}
+	if msg.Form != nil && msg.Type != MessageForm {
+		l.errorf(m.field("form").pos(), diag.CodeSchemaType, "form is only allowed in a message of type form")
+	}
+	if msg.LongText != nil && msg.Type != MessageLongText {
+		l.errorf(m.field("long_text").pos(), diag.CodeSchemaType, "long_text is only allowed in a message of type long_text")
+	}
+	if len(msg.Items) > 0 && msg.Type != MessageList {
+		l.errorf(m.field("items").pos(), diag.CodeSchemaType, "items are only allowed in a message of type list")
+	}
+	for i, b := range msg.Buttons {
+		if b.Link != "" && b.Callback != "" {
+			l.errorf(m.field("buttons").at(cue.Index(i)).pos(), diag.CodeSchemaType, "a button has a callback or a link, not both")
+		}
+	}
+}
+
+// checkMessageRefs checks the intents a message's buttons, form and long text name.
+func (l *loader) checkMessageRefs(s *Scenario, m node) {
+	ref := func(n node, what string) {
+		if cb, ok := n.str(); ok && !strings.HasPrefix(cb, "intent.core.") && s.Callbacks[cb] == "" {
+			l.checkIntentRef(s, cb, n, what)
+		}
+	}
+	m.field("buttons").each(func(_ int, b node) { ref(b.field("callback"), "button callback") })
+	ref(m.field("callback"), "message callback")
+	ref(m.field("form").field("callback"), "form callback")
+	ref(m.field("form").field("cancel_callback"), "form cancel_callback")
+	ref(m.field("long_text").field("callback"), "long_text callback")
+	m.field("items").each(func(_ int, it node) { l.checkMessageRefs(s, it) })
 }
 
 // NormalizeText lower-cases s and collapses runs of white space, as the text

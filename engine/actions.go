@@ -9,7 +9,10 @@ import (
 )
 
 // actionStatusPath is where the status of the last action goes.
-var actionStatusPath = dsl.Path{Context: ContextUser, Name: ActionStatus}
+var (
+	actionStatusPath  = dsl.Path{Context: ContextUser, Name: ActionStatus}
+	actionSuccessPath = dsl.Path{Context: ContextUser, Name: ActionSuccess}
+)
 
 // staged is one output waiting to be committed.
 type staged struct {
@@ -18,7 +21,10 @@ type staged struct {
 }
 
 // runAction evaluates an action call's inputs, runs the action, applies its
-// outputs all together or not at all, and sets user.action_status.
+// outputs all together or not at all, and sets user.action_status and
+// user.action_success (OpenDialog's designer page names the first, its
+// developer reference the second: docs designing-conversations/actions/webhook-action.md
+// and developing-with-opendialog/actions/webhook-actions.md).
 func (t *turn) runAction(in *dsl.Intent, call *dsl.ActionCall) {
 	a := call.Action
 	sc := in.Turn.Scene.Conversation.Scenario
@@ -27,6 +33,7 @@ func (t *turn) runAction(in *dsl.Intent, call *dsl.ActionCall) {
 	at := &t.tr.Actions[len(t.tr.Actions)-1]
 	defer func() {
 		t.set(actionStatusPath, at.Success)
+		t.set(actionSuccessPath, at.Success)
 		if !at.Success && t.e.log.Enabled(t.ctx, slog.LevelWarn) {
 			// The error is the action's own, already free of secrets.
 			t.e.log.LogAttrs(t.ctx, slog.LevelWarn, "action failed", slog.String("scenario", sc.Name),

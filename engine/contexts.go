@@ -28,6 +28,9 @@ const (
 // ActionStatus is the user attribute that says whether the last action succeeded.
 const ActionStatus = "action_status"
 
+// ActionSuccess is action_status under the name OpenDialog's developer reference uses; both are always set together.
+const ActionSuccess = "action_success"
+
 // Contexts are a user's contexts, as returned by Engine.Context. The maps
 // are copies: changing them changes nothing in the engine.
 type Contexts struct {
@@ -297,7 +300,7 @@ func declaresAs(cfg *dsl.Config, sc *dsl.Scenario, name string, t dsl.AttrType) 
 
 // declaredType returns the declared type of attribute name in sc; action_status is always bool.
 func declaredType(sc *dsl.Scenario, name string) (dsl.AttrType, bool) {
-	if name == ActionStatus {
+	if name == ActionStatus || name == ActionSuccess {
 		return dsl.TypeBool, true
 	}
 	if sc == nil {

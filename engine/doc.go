@@ -40,7 +40,8 @@
 // Conditions of scenarios, conversations, scenes and turns filter their
 // intents; the trace names the condition that was false. User candidates are
 // interpreted by their intent's interpreter (the scenario default otherwise;
-// button responses, triggers and chat openings always by "callback"), must
+// button responses, triggers, chat openings, form responses and long text
+// answers with a callback always by "callback"), must
 // reach the intent's minimum confidence, and must pass their conditions with
 // their interpreted attributes visible; the highest confidence wins, then
 // more interpreted attributes, then declaration order. App candidates are
@@ -74,6 +75,11 @@
 // the conversation and is matched again from the start (as a chat opening
 // when no starting turn declares it); the callback intent.core.endChat ends
 // the conversation, answered by a declared endChat intent if one is reachable.
+// A callback id is first mapped by the scenario's callbacks (OpenDialog's
+// supported_callbacks: WELCOME means intent.core.welcome); a trigger of the
+// welcome mid-conversation starts afresh too. The client's user attributes
+// (plugins.Utterance.User) are written to the user context before the turn,
+// type-checked; a bad one fails the turn with ErrInvalidAttribute.
 //
 // # Contexts
 //
@@ -83,8 +89,8 @@
 // current_intent), global (the configuration's global values) and utterance
 // (text, type, callback_id, value, platform). Declared attribute types are
 // enforced in user and session on every write: SetAttribute, interpreted
-// attributes and action outputs. After every action user.action_status says
-// whether it succeeded; its outputs are computed and type-checked first and
+// attributes and action outputs. After every action user.action_status (and
+// user.action_success, the same) says whether it succeeded; its outputs are computed and type-checked first and
 // applied all together or not at all. An inactive action is skipped, traced
 // and counts as failed.
 //

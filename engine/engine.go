@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,10 +258,11 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 	switch u.Type {
 	case "":
 		u.Type = plugins.Text
-	case plugins.Text, plugins.ButtonResponse, plugins.ChatOpen, plugins.Trigger:
+	case plugins.Text, plugins.ButtonResponse, plugins.ChatOpen, plugins.Trigger, plugins.FormResponse, plugins.LongTextResponse:
 	default:
-		return nil, fmt.Errorf("handling utterance of user %q: unknown utterance type %q (want %s, %s, %s or %s)",
-			userID, u.Type, plugins.ChatOpen, plugins.Text, plugins.ButtonResponse, plugins.Trigger)
+		return nil, fmt.Errorf("handling utterance of user %q: unknown utterance type %q (want %s, %s, %s, %s, %s or %s)",
+			userID, u.Type, plugins.ChatOpen, plugins.Text, plugins.ButtonResponse, plugins.Trigger,
+			plugins.FormResponse, plugins.LongTextResponse)
 	}
 	if e.closed.Load() {
 		return nil, fmt.Errorf("handling utterance of user %q: %w", userID, ErrClosed)
@@ -288,8 +290,17 @@ func (e *Engine) Handle(ctx context.Context, userID string, u plugins.Utterance)
 			return nil, fmt.Errorf("handling utterance of new user %q: %w", userID, err)
 		}
 	}
+	var clientSet []string
+	if len(u.User) > 0 {
+		if clientSet, err = applyClientAttributes(cfg, &st, u.User); err != nil {
+			return nil, fmt.Errorf("handling utterance of user %q: %w", userID, err)
+		}
+	}
 	t := newTurn(ctx, e, cfg, userID, u, st)
 	defer t.release()
+	if len(clientSet) > 0 {
+		t.event("client attributes set: %s", strings.Join(clientSet, ", "))
+	}
 	t.run()
 	t.finish()
 	entry, err := t.historyEntry()

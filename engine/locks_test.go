@@ -42,7 +42,11 @@ func TestPerUserLocks(t *testing.T) {
 		}()
 	}
 	for i := 0; i < stalled; i++ {
-		<-entered
+		select {
+		case <-entered:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("only %d of %d users' turns reached the action: they wait for each other", i, stalled)
+		}
 	}
 	// Other users are served while 32 turns wait; had they shared a lock
 	// with a stalled user, these calls would wait forever.

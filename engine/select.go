@@ -187,8 +187,12 @@ type interpretation struct {
 // interpreterFor is the interpreter asked about intent in for the turn's utterance.
 func (t *turn) interpreterFor(in *dsl.Intent) string {
 	switch t.u.Type {
-	case plugins.ButtonResponse, plugins.ChatOpen, plugins.Trigger:
+	case plugins.ButtonResponse, plugins.ChatOpen, plugins.Trigger, plugins.FormResponse:
 		return callbackInterpreter
+	case plugins.LongTextResponse:
+		if t.u.CallbackID != "" {
+			return callbackInterpreter
+		}
 	}
 	if in.Interpreter != "" {
 		return in.Interpreter
@@ -452,13 +456,27 @@ func (t *turn) firstPassing(sel *Selection, pend []pending) *dsl.Intent {
 	return chosen
 }
 
-// noMatch escalates an utterance nothing matched: TurnNoMatch declared in
-// the current turn, SceneNoMatch in the current scene, ConversationNoMatch in
-// the current conversation, NoMatch in the current scenario (or, outside a
-// conversation, in any active scenario). The first whose conditions pass is
-// the incoming intent.
+// noMatch escalates an utterance nothing matched: TurnNoMatch declared where
+// the utterance could have matched (the open turns of the scene and the turns
+// valid after the last intent, as core's IncomingIntentMatcher looks it up,
+// and the current turn), SceneNoMatch in the current scene,
+// ConversationNoMatch in the current conversation, NoMatch in the current
+// scenario (or, outside a conversation, in any active scenario). The first
+// whose conditions pass is the incoming intent.
 func (t *turn) noMatch() *dsl.Intent {
 	p := t.pos
+	if p.conv != nil && p.phase != store.PhaseRequest {
+		sel := Selection{Speaker: SpeakerUser}
+		pend := t.structural(SpeakerUser, dsl.IntentTurnNoMatch, &sel)
+		sel.From = "no match: " + dsl.IntentTurnNoMatch + " in " + sel.From
+		if len(pend) > 0 {
+			chosen := t.firstPassing(&sel, pend)
+			t.tr.Selections = append(t.tr.Selections, sel)
+			if chosen != nil {
+				return chosen
+			}
+		}
+	}
 	levels := []struct {
 		id    string
 		scope func(*dsl.Intent) bool

@@ -133,7 +133,7 @@ func (t *turn) historyEntry() (*store.HistoryEntry, error) {
 	if msgs == nil {
 		msgs = []Message{}
 	}
-	out, err := json.Marshal(msgs)
+	out, err := appendMessagesJSON(make([]byte, 0, 128*len(msgs)+2), msgs)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +154,7 @@ func (t *turn) run() {
 		t.endConversation("session timed out after %s of silence", t.start.Sub(t.st.Updated).Round(time.Second))
 	}
 	t.resolve()
+	t.mapCallback()
 
 	restart := t.u.CallbackID == dsl.IntentRestart
 	if restart {
@@ -166,7 +167,7 @@ func (t *turn) run() {
 		t.event("restarting with %s", dsl.IntentWelcome)
 		in, attrs = t.selectUser()
 	}
-	if in == nil && t.u.Type == plugins.ChatOpen && t.pos.conv != nil {
+	if in == nil && (t.u.Type == plugins.ChatOpen || t.u.CallbackID == dsl.IntentWelcome) && t.pos.conv != nil {
 		// A chat opened again mid-conversation starts afresh.
 		t.endConversation("chat opened again: starting afresh")
 		in, attrs = t.selectUser()
@@ -228,6 +229,33 @@ func (t *turn) run() {
 			return
 		}
 		attrs = nil
+	}
+}
+
+// mapCallback maps the utterance's callback id to the intent it means, by
+// the callbacks of the user's scenario (or, outside a conversation, of the
+// first active scenario that maps it), as OpenDialog's CallbackInterpreter
+// maps its supported_callbacks; an unmapped callback id is the intent id.
+func (t *turn) mapCallback() {
+	id := t.u.CallbackID
+	if id == "" {
+		return
+	}
+	if sc := t.pos.sc; sc != nil {
+		if to, ok := sc.Callbacks[id]; ok && to != id {
+			t.event("callback %s means %s", id, to)
+			t.u.CallbackID = to
+		}
+		return
+	}
+	for _, sc := range t.cfg.Scenarios {
+		if to, ok := sc.Callbacks[id]; ok && sc.Active {
+			if to != id {
+				t.event("callback %s means %s", id, to)
+				t.u.CallbackID = to
+			}
+			return
+		}
 	}
 }
 
@@ -388,24 +416,48 @@ func (t *turn) transition(in *dsl.Intent, tr *dsl.Transition) {
 
 // say renders the message of an app intent.
 func (t *turn) say(in *dsl.Intent) {
-	m := in.Message
-	if m == nil {
+	if in.Message == nil {
 		return
 	}
-	msg := Message{Intent: in.ID}
+	t.reply.Messages = append(t.reply.Messages, t.renderMessage(in, in.Message))
+}
+
+// renderMessage renders a message of in (or one item of a list message).
+func (t *turn) renderMessage(in *dsl.Intent, m *dsl.Message) Message {
+	msg := Message{Intent: in.ID, External: m.External, KeepButtons: m.KeepButtons,
+		DisableText: m.DisableText, HideAvatar: m.HideAvatar}
+	if m.Type != dsl.MessageText && m.Type != dsl.MessageButton {
+		msg.Type = m.Type
+	}
 	if m.Text != nil {
 		msg.Text = t.render(in, m.Text)
 	}
 	if len(m.Buttons) > 0 {
 		msg.Buttons = make([]Button, len(m.Buttons))
 		for i, b := range m.Buttons {
-			msg.Buttons[i] = Button{Callback: b.Callback, Value: b.Value}
+			msg.Buttons[i] = Button{Callback: b.Callback, Value: b.Value, Link: b.Link, LinkNewTab: b.LinkNewTab,
+				Download: b.Download, Hidden: b.Hidden, Type: b.Type}
 			if b.Text != nil {
 				msg.Buttons[i].Text = t.render(in, b.Text)
 			}
 		}
 	}
-	t.reply.Messages = append(t.reply.Messages, msg)
+	if m.Title != nil {
+		msg.Title = t.render(in, m.Title)
+	}
+	if m.Subtitle != nil {
+		msg.Subtitle = t.render(in, m.Subtitle)
+	}
+	msg.Callback, msg.CallbackValue, msg.Link, msg.Image, msg.ViewType = m.Callback, m.CallbackValue, m.Link, m.Image, m.ViewType
+	msg.Form, msg.LongText = m.Form, m.LongText
+	if len(m.Items) > 0 {
+		msg.Items = make([]Message, len(m.Items))
+		for i, it := range m.Items {
+			msg.Items[i] = t.renderMessage(in, it)
+			msg.Items[i].Intent = ""
+		}
+	}
+	return msg
 }
 
 func (t *turn) render(in *dsl.Intent, tpl *expression.Template) string {
@@ -513,6 +565,10 @@ func utteranceType(s string) any {
 		return plugins.ChatOpen
 	case plugins.Trigger:
 		return plugins.Trigger
+	case plugins.FormResponse:
+		return plugins.FormResponse
+	case plugins.LongTextResponse:
+		return plugins.LongTextResponse
 	}
 	return s
 }

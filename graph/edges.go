@@ -102,7 +102,12 @@ func (s *Scenario) edges() []Edge {
 // ButtonTargets returns the intents a press of a button with callback, shown by
 // app intent out, may select: the user intents with that id that are
 // candidates where the user speaks next after out.
+// A callback the scenario's callbacks map (OpenDialog's supported_callbacks)
+// means the intent it maps to, as the engine reads it.
 func (s *Scenario) ButtonTargets(out *dsl.Intent, callback string) []*dsl.Intent {
+	if to, ok := s.src.Callbacks[callback]; ok {
+		callback = to
+	}
 	var res []*dsl.Intent
 	for _, st := range s.walk.statesAfter(out) {
 		for _, in := range s.walk.userCands(st, callback) {

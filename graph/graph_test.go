@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/graph"
@@ -105,12 +106,12 @@ func TestReachability(t *testing.T) {
 			starting[in.Intent] = true
 		}
 	}
-	for _, id := range []string{"intent.core.welcome", "book_with_details", "book_with_size", "book"} {
+	for _, id := range []string{"intent.core.welcome", "book_with_details", "book_with_size", "book", "book_by_form"} {
 		if !starting[id] {
 			t.Errorf("%s does not start a conversation", id)
 		}
 	}
-	if len(starting) != 4 {
+	if len(starting) != 5 {
 		t.Errorf("starting intents: %v", starting)
 	}
 	var transitions, buttons int
@@ -122,10 +123,11 @@ func TestReachability(t *testing.T) {
 			buttons++
 		}
 	}
-	// confirm_booking and confirm_booking_after_time each enter the confirm scene
-	// (confirm and cancel) and each has a Yes and a No button.
-	if transitions != 4 || buttons != 4 {
-		t.Errorf("transitions %d, buttons %d; want 4 and 4", transitions, buttons)
+	// confirm_booking, confirm_booking_after_time and confirm_booking_after_form
+	// each enter the confirm scene (confirm, cancel and the open turn's
+	// TurnNoMatch) and each has a Yes and a No button, as confirm_unclear has.
+	if transitions != 9 || buttons != 8 {
+		t.Errorf("transitions %d, buttons %d; want 9 and 8", transitions, buttons)
 	}
 }
 
@@ -146,5 +148,39 @@ func TestIntentLookup(t *testing.T) {
 	}
 	if g.Intent(nil) != nil {
 		t.Error("a nil intent has a node")
+	}
+}
+
+// TestMappedButtonCallback: a button whose callback the scenario's callbacks
+// map reaches the intent it maps to.
+func TestMappedButtonCallback(t *testing.T) {
+	cfg, err := dsl.Load(fstest.MapFS{"a.cue": {Data: []byte(`
+scenarios: s: {
+	callbacks: BOOK: "book"
+	conversations: c: {
+		behaviors: ["starting"]
+		scenes: m: {
+			behaviors: ["starting"]
+			turns: w: {
+				behaviors: ["starting"]
+				request: [{id: "intent.core.welcome"}]
+				response: [{id: "hi", message: {text: "Hi", buttons: [{text: "Book", callback: "BOOK"}]}}]
+			}
+			turns: b: {
+				valid_origins: ["hi"]
+				request: [{id: "book"}]
+				response: [{id: "booked", message: text: "Booked"}]
+			}
+		}
+	}
+}`)}}, dsl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	s := graph.New(cfg).Scenario("s")
+	hi := cfg.Scenario("s").Intents("hi")[0]
+	if got := s.ButtonTargets(hi, "BOOK"); len(got) != 1 || got[0].ID != "book" {
+		t.Fatalf("BOOK reaches %v", got)
 	}
 }

@@ -110,12 +110,22 @@ func (f ActionFunc) Run(ctx context.Context, req ActionRequest) ActionResult { r
 
 // Utterance is what the user sent.
 type Utterance struct {
-	// Type is chat_open, text, button_response or trigger.
+	// Type is chat_open, text, button_response, trigger, form_response or longtext_response.
 	Type       string
 	Text       string
 	CallbackID string
 	Value      string
 	Platform   string
+	// Data holds the fields of a form_response (name to value), without the
+	// widget's own text, time and date; the callback interpreter makes each
+	// field an interpreted attribute, as OpenDialog's CallbackInterpreter does.
+	Data map[string]any
+	// User holds attributes the client gives about the user (OpenDialog's
+	// content.user: first_name, last_name, email, external_id and each key of
+	// custom). The engine writes the ones the scenario accepts to the user
+	// context before the turn, type-checked. They are chosen by the client:
+	// never trust them for authorisation.
+	User map[string]any
 }
 
 // Utterance types, as in OpenDialog's webchat.
@@ -124,6 +134,10 @@ const (
 	Text           = "text"
 	ButtonResponse = "button_response"
 	Trigger        = "trigger"
+	// FormResponse is the submission (or cancellation) of a form message.
+	FormResponse = "form_response"
+	// LongTextResponse is the answer typed into a long text message.
+	LongTextResponse = "longtext_response"
 )
 
 // Hints are an intent's interpreter hints, compiled at load time.

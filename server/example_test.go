@@ -48,5 +48,5 @@ func Example() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Print(resp.StatusCode, " ", string(body))
 	// Output:
-	// 200 [{"author":"them","type":"text","intent":"hi","data":{"text":"Hello!","time":"09:30 AM","date":"May 01, 2024"}}]
+	// 200 {"author":"them","type":"text","intent":"hi","data":{"text":"Hello!","disable_text":false,"internal":false,"hidetime":false,"hideavatar":false,"time":"09:30 AM","date":"Wed 1 May"}}
 }

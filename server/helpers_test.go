@@ -129,6 +129,15 @@ func (r response) ok(t testing.TB, v any) {
 	if r.status != http.StatusOK {
 		t.Fatalf("status %d, want 200: %s", r.status, r.body)
 	}
+	if msgs, ok := v.(*[]server.WebchatMessage); ok {
+		// The webchat answer: a bare object for one message, an array for several.
+		m, err := server.DecodeAnswer(r.body)
+		if err != nil {
+			t.Fatalf("decoding %s: %v", r.body, err)
+		}
+		*msgs = m
+		return
+	}
 	if v != nil {
 		if err := json.Unmarshal(r.body, v); err != nil {
 			t.Fatalf("decoding %s: %v", r.body, err)
@@ -172,4 +181,12 @@ type contexts struct {
 	Session      map[string]any `json:"session"`
 	Conversation map[string]any `json:"conversation"`
 	Global       map[string]any `json:"global"`
+}
+
+// text is the text of a webchat message ("" for null).
+func text(m server.WebchatMessage) string {
+	if m.Data.Text == nil {
+		return ""
+	}
+	return *m.Data.Text
 }

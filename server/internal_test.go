@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/engine"
 )
 
@@ -92,38 +93,40 @@ func TestTraceRing(t *testing.T) {
 	}
 }
 
-func TestAppendStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", `quote " backslash \ slash /`, "<script>&amp;</script>", "tab\tnl\nCR\r\x00\x1f\x7f",
-		"héllo wörld ✓ 😀", "\u2028\u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80"} {
-		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
-		}
+func TestAppendAnswerIsJSON(t *testing.T) {
+	one, two := 1, 9
+	form := &dsl.Form{Callback: "f", Fields: []dsl.FormField{
+		{Name: "a", Type: "text", Min: &one, Max: &two, Default: "d"},
+		{Name: "b", Type: "select", Options: []dsl.Option{{Value: "x", Label: "X"}}},
+		{Name: "c", Type: "auto-select", Options: []dsl.Option{{Value: "y", Label: "Y"}}}}}
+	msgs := []engine.Message{{Intent: "a", Text: "x \"y\""},
+		{Intent: "b", Text: "z", Buttons: []engine.Button{{Text: "OK", Callback: "ok", Value: "v<"}, {Text: "No"}, {Text: "L", Link: "https://x"}, {Text: "D", Download: true}}},
+		{Intent: "c", Type: "image", Image: &dsl.Image{Src: "s"}},
+		{Intent: "d", Type: "rich", Text: "a&b", Title: "t", Image: &dsl.Image{Src: "s"}, Buttons: []engine.Button{{Text: "OK", Callback: "ok"}}},
+		{Intent: "e", Type: "list", Items: []engine.Message{{Text: "i"}, {Type: "image", Image: &dsl.Image{Src: "s"}}}},
+		{Intent: "f", Type: "form", Form: form},
+		{Intent: "g", Type: "long_text", LongText: &dsl.LongText{CharacterLimit: 5}},
+		{Intent: "h", Type: "empty"},
 	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	f.Add("hello <world> \"\\\n\u2028\xff")
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
-		}
-	})
-}
-
-func TestAppendMessagesIsJSON(t *testing.T) {
-	msgs := []engine.Message{{Intent: "a", Text: "x \"y\""}, {Intent: "b", Text: "z", Buttons: []engine.Button{{Text: "OK", Callback: "ok", Value: "v<"}, {Text: "No"}}}}
-	b := appendMessages(nil, msgs, time.Date(2024, 12, 24, 9, 5, 0, 0, time.UTC))
-	var out []WebchatMessage
+	b := appendAnswer(nil, msgs, time.Date(2024, 12, 24, 9, 5, 0, 0, time.UTC))
+	var out []any
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("%s: %v", b, err)
 	}
-	if len(out) != 2 || out[0].Type != "text" || out[1].Type != "button" || out[1].Data.Buttons[0].Value != "v<" ||
-		out[1].Data.Time != "09:05 AM" || out[1].Data.Date != "Dec 24, 2024" || out[0].Data.Text != `x "y"` {
+	if len(out) != len(msgs) || out[len(out)-1] != false {
 		t.Fatalf("%s", b)
 	}
-	if string(appendMessages(nil, nil, time.Now())) != "[]\n" {
-		t.Fatal("no messages must be an empty array")
+	for i, m := range out[:len(out)-1] {
+		d := m.(map[string]any)["data"].(map[string]any)
+		if d["internal"] != true || d["hidetime"] != true || d["time"] != "09:05 AM" || d["date"] != "Tue 24 Dec" {
+			t.Errorf("message %d: %v", i, d)
+		}
+	}
+	if string(appendAnswer(nil, nil, time.Now())) != "[false]\n" {
+		t.Fatal("no messages must be the empty message, [false]")
+	}
+	single := appendAnswer(nil, msgs[:1], time.Date(2024, 12, 24, 9, 5, 0, 0, time.UTC))
+	if single[0] != '{' {
+		t.Fatalf("one message must be a bare object: %s", single)
 	}
 }

@@ -71,6 +71,8 @@ type browserPage struct {
 	mock    *mock.Server
 	mockURL string
 	shot    string // the name of the screenshot taken when a step fails
+	// scenario is the example scenario served.
+	scenario string
 
 	mu       sync.Mutex
 	problems []string // console errors and uncaught exceptions
@@ -82,6 +84,13 @@ type browserPage struct {
 // when Chromium is missing and CI is not set. The page is not opened yet.
 // Everything stops when the test ends.
 func newBrowserPage(t *testing.T, shot string) *browserPage {
+	t.Helper()
+	return newBrowserPageFor(t, shot, "greeter")
+}
+
+// newBrowserPageFor is newBrowserPage on the example scenario named
+// scenario, or on the directory scenario when it is an absolute path.
+func newBrowserPageFor(t *testing.T, shot, scenario string) *browserPage {
 	t.Helper()
 	chromium := findChromium()
 	if chromium == "" {
@@ -103,7 +112,12 @@ func newBrowserPage(t *testing.T, shot string) *browserPage {
 	// The greeter scenario in development mode, so the webhook may call loopback.
 	t.Setenv("GREETER_WEBHOOK_URL", mockSrv.URL+"/full_name")
 	t.Setenv("PARLEY_DEV", "1")
-	eng, err := engine.Open("../scenarios/greeter")
+	dir := "../scenarios/" + scenario
+	if filepath.IsAbs(scenario) {
+		// A scenario directory of the test's own, holding a scenario named "types".
+		dir, scenario = scenario, "types"
+	}
+	eng, err := engine.Open(dir)
 	if err != nil {
 		t.Fatalf("opening the greeter scenario: %v", err)
 	}
@@ -136,7 +150,7 @@ func newBrowserPage(t *testing.T, shot string) *browserPage {
 		chromedp.WindowSize(1440, 1000),
 	)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	p := &browserPage{t: t, ctx: bctx, base: hs.URL, mock: m, mockURL: mockSrv.URL, shot: shot}
+	p := &browserPage{t: t, ctx: bctx, base: hs.URL, mock: m, mockURL: mockSrv.URL, shot: shot, scenario: scenario}
 
 	// Record the page's console: console.error calls (the page reports every
 	// failure there too) and uncaught exceptions fail the test. Answer the
@@ -263,7 +277,7 @@ func (p *browserPage) open(fragment string) {
 		chromedp.WaitVisible(chromedp.ID("attr-key")),
 	)
 	p.waitFor("the scenario status", `(() => { const v = document.querySelector('[data-testid="scenario-version"]');
-		return v !== null && v.textContent.length > 0 && document.getElementById('scenario-status').textContent.includes('greeter'); })()`)
+		return v !== null && v.textContent.length > 0 && document.getElementById('scenario-status').textContent.includes('`+p.scenario+`'); })()`)
 }
 
 // setAttribute sets an attribute with the "Set Custom Attributes" panel and
@@ -417,4 +431,92 @@ func TestPreviewBrowserKeyPromptAndText(t *testing.T) {
 	if shot := p.screenshot("preview-prompt.png"); shot != "" {
 		t.Logf("screenshot: %s", shot)
 	}
+}
+
+// TestPreviewBrowserMessageTypes: the preview renders the booking example's
+// form and long text messages and answers them as the widget does
+// (form_response with each field, longtext_response with the callback).
+func TestPreviewBrowserMessageTypes(t *testing.T) {
+	p := newBrowserPageFor(t, "preview-types-failed.png", "booking")
+	p.open("#key=" + browserAdminKey)
+	p.step("opening the chat", chromedp.Click(chromedp.ID("open-chat")))
+	p.waitFor("the welcome", `document.querySelector('#chat-log [data-intent="booking_welcome"]') !== null`)
+	say := func(text string) {
+		p.t.Helper()
+		p.step("typing "+text, chromedp.SendKeys(chromedp.ID("chat-input"), text), chromedp.Click(chromedp.ID("chat-send")))
+	}
+	say("use a form")
+	p.waitFor("the form", `document.querySelector('#chat-log [data-testid="bot-form"] input[name="party_size"]') !== null`)
+	p.step("filling in the form",
+		chromedp.SendKeys(chromedp.CSS(`#chat-log [data-testid="bot-form"] input[name="party_size"]`), "4"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#chat-log [data-testid="bot-form"] select[name="when"]').value = '7pm'`),
+		chromedp.Click(chromedp.CSS(`#chat-log [data-testid="form-submit"]`)))
+	p.waitFor("the confirmation", `(() => { const m = document.querySelector('#chat-log [data-intent="confirm_booking_after_form"]');
+		return m !== null && m.textContent.includes('A table for 4 at 7pm'); })()`)
+	p.step("pressing Yes", chromedp.Click(chromedp.CSS(`#chat-log [data-intent="confirm_booking_after_form"] .bot-button[data-callback-id="confirm"]`)))
+	p.waitFor("the booking", `document.querySelector('#chat-log [data-intent="booked"]') !== null`)
+	say("book a table")
+	p.waitFor("the question", `document.querySelector('#chat-log [data-intent="ask_size"]') !== null`)
+	say("special request")
+	p.waitFor("the long text", `document.querySelector('#chat-log [data-testid="bot-longtext"] textarea') !== null`)
+	p.step("answering the long text",
+		chromedp.SendKeys(chromedp.CSS(`#chat-log [data-testid="bot-longtext"] textarea`), "a window seat"),
+		chromedp.Click(chromedp.CSS(`#chat-log [data-testid="bot-longtext"] button[type="submit"]`)))
+	p.waitFor("the answer", `(() => { const m = document.querySelector('#chat-log [data-intent="special_request_noted"]');
+		return m !== null && m.textContent.includes('Noted: a window seat.'); })()`)
+	p.noProblemsShown()
+}
+
+// TestPreviewBrowserRichMessages: the preview renders image, rich and list
+// messages, and a link button as a link.
+func TestPreviewBrowserRichMessages(t *testing.T) {
+	dir := t.TempDir()
+	src := `scenarios: types: conversations: c: {
+	behaviors: ["starting"]
+	scenes: m: {
+		behaviors: ["starting"]
+		turns: w: {
+			behaviors: ["starting"]
+			request: [{id: "intent.core.welcome"}]
+			response: [{id: "pic", message: {type: "image", image: src: "/preview/none.png"}, virtual: "more"}]
+		}
+		turns: more: {
+			valid_origins: ["pic"]
+			request: [{id: "more"}]
+			response: [{id: "card", message: {type: "rich", title: "A title", subtitle: "A subtitle", text: "Some text",
+				buttons: [{text: "Site", link: "https://example.com/"}, {text: "Pick", callback: "more"}]}, virtual: "list"}]
+		}
+		turns: list: {
+			valid_origins: ["card"]
+			request: [{id: "list"}]
+			response: [{id: "items", message: {type: "list", title: "Choose", items: [{text: "One"}, {text: "Two"}]}}]
+		}
+	}
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newBrowserPageFor(t, "preview-rich-failed.png", dir)
+	p.open("#key=" + browserAdminKey)
+	p.step("opening the chat", chromedp.Click(chromedp.ID("open-chat")))
+	p.waitFor("the three messages", `document.querySelectorAll('#chat-log [data-testid="bot-message"]').length === 3`)
+	for sel, want := range map[string]string{
+		`#chat-log [data-intent="card"] .msg-title`:                "A title",
+		`#chat-log [data-intent="card"] .msg-subtitle`:             "A subtitle",
+		`#chat-log [data-intent="card"] .bot-link`:                 "Site",
+		`#chat-log [data-intent="items"] .msg-title`:               "Choose",
+		`#chat-log [data-intent="items"] [data-testid="bot-list"]`: "One",
+	} {
+		if got := p.text(sel); !strings.Contains(got, want) {
+			t.Errorf("%s shows %q, want %q", sel, got, want)
+		}
+	}
+	if n, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#chat-log [data-intent="pic"] img.msg-image').length`)); err != nil || n != 1 {
+		t.Errorf("the image message shows %d images (%v)", n, err)
+	}
+	if href, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector('#chat-log [data-intent="card"] .bot-link').getAttribute('href')`)); err != nil || href != "https://example.com/" {
+		t.Errorf("the link button links to %q (%v)", href, err)
+	}
+	p.noProblemsShown()
 }

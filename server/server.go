@@ -6,6 +6,10 @@
 // # Endpoints
 //
 //	POST /incoming/webchat          webchat (API or admin key)
+//	GET, POST /webchat-config       the widget's settings (no key)
+//	GET  /user/{id}/history         the user's recent messages, the widget's format (API or admin key)
+//	GET  /user/{id}/history/file    the transcript as text (API or admin key)
+//	GET  /web-chat-iframe, /vendor/webchat/...  a built widget, with Options.WebchatDir (no key)
 //	GET  /api/users/{id}/context    a user's contexts (admin key)
 //	POST /api/users/{id}/context    set one attribute: {"key":"first_name","value":"John"} (admin key)
 //	GET  /api/users/{id}/traces     the user's last turn traces, newest last (admin key)
@@ -130,6 +134,15 @@ type Options struct {
 	// X-Forwarded-For header names the client; the header of any other peer
 	// is ignored.
 	TrustedProxies []netip.Prefix
+	// WebchatSettings are merged over OpenDialog's defaults (DefaultWebchatSettings)
+	// and served at /webchat-config.
+	WebchatSettings map[string]any
+	// CORSOrigins are the origins (scheme://host:port, or "*") of pages that
+	// may call the webchat endpoints from a browser.
+	CORSOrigins []string
+	// WebchatDir is a built OpenDialog webchat to serve at /web-chat-iframe
+	// and /vendor/webchat/ (see webchatDirRoutes); empty serves none.
+	WebchatDir string
 }
 
 // Server serves the HTTP interface of an engine. It is safe for concurrent use.
@@ -216,7 +229,9 @@ func New(eng *engine.Engine, opts Options) (*Server, error) {
 	if s.metrics, err = newMetrics(s.registry); err != nil {
 		return nil, fmt.Errorf("creating the HTTP server: registering metrics: %w", err)
 	}
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, fmt.Errorf("creating the HTTP server: %w", err)
+	}
 	return s, nil
 }
 
@@ -304,10 +319,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // routes builds the handler of every endpoint. A method-less pattern next to
 // each endpoint answers other methods with a JSON 405, and "/" answers
 // unknown paths with a JSON 404.
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /incoming/webchat", s.auth(false, s.webchat))
 	mux.HandleFunc("/incoming/webchat", methodNotAllowed("POST"))
+	// The widget's other endpoints (widget.go).
+	mux.HandleFunc("GET /webchat-config", s.webchatConfig)
+	mux.HandleFunc("POST /webchat-config", s.webchatConfig)
+	mux.HandleFunc("/webchat-config", methodNotAllowed("GET, POST"))
+	mux.HandleFunc("GET /user/{id}/history", s.auth(false, s.history))
+	mux.HandleFunc("/user/{id}/history", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /user/{id}/history/file", s.auth(false, s.historyFile))
+	mux.HandleFunc("/user/{id}/history/file", methodNotAllowed("GET"))
+	if s.opts.WebchatDir != "" {
+		if err := s.webchatDirRoutes(mux, s.opts.WebchatDir); err != nil {
+			return nil, err
+		}
+	}
 	mux.HandleFunc("GET /api/users/{id}/context", s.auth(true, s.getContext))
 	mux.HandleFunc("POST /api/users/{id}/context", s.auth(true, s.setContext))
 	mux.HandleFunc("/api/users/{id}/context", methodNotAllowed("GET, POST"))
@@ -331,7 +359,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return s.recoverer(s.accessLog(mux))
+	return s.recoverer(s.accessLog(s.cors(mux))), nil
 }
 
 // statusWriter remembers the status of an answer, for the access log.

@@ -42,6 +42,12 @@ const chatHelp = `Commands:
   /set PATH VALUE     set an attribute (user.first_name John, session.size 3, first_name John)
   /click CALLBACK [VALUE]
                       press a button: send a button_response with that callback id
+  /form CALLBACK [NAME=VALUE ...]
+                      submit a form: send a form_response with those fields
+  /longtext [CALLBACK] TEXT
+                      answer a long text message (longtext_response)
+  /trigger CALLBACK [VALUE]
+                      send a trigger (as the widget's restart button does)
   /context            show the user's contexts
   /trace [json]       show the trace of the last turn
   /restart            restart the conversation (intent.core.restart)
@@ -193,6 +199,8 @@ type chatSession struct {
 	errOut   io.Writer
 	last     *engine.Trace
 	failed   bool
+	// longText is the callback of the last long text message, for /longtext.
+	longText string
 	// noticesDone is closed when the reload notices end (nil without --watch).
 	noticesDone chan struct{}
 }
@@ -289,6 +297,38 @@ func (c *chatSession) handle(line string) (quit bool) {
 			return false
 		}
 		c.send(plugins.Utterance{Type: plugins.ButtonResponse, CallbackID: callback, Value: strings.TrimSpace(value)})
+	case "/form":
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			c.errorf("usage: /form CALLBACK [NAME=VALUE ...]")
+			return false
+		}
+		data := map[string]any{}
+		for _, kv := range f[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				c.errorf("form field %q: want NAME=VALUE", kv)
+				return false
+			}
+			data[k] = v
+		}
+		c.send(plugins.Utterance{Type: plugins.FormResponse, CallbackID: f[0], Data: data})
+	case "/longtext":
+		callback, text := "", rest
+		if c.longText != "" {
+			callback = c.longText
+		}
+		if first, more, ok := strings.Cut(rest, " "); ok && c.isCallback(first) {
+			callback, text = first, strings.TrimSpace(more)
+		}
+		c.send(plugins.Utterance{Type: plugins.LongTextResponse, CallbackID: callback, Text: text})
+	case "/trigger":
+		callback, value, _ := strings.Cut(rest, " ")
+		if callback == "" {
+			c.errorf("usage: /trigger CALLBACK [VALUE]")
+			return false
+		}
+		c.send(plugins.Utterance{Type: plugins.Trigger, CallbackID: callback, Value: strings.TrimSpace(value)})
 	case "/restart":
 		c.send(plugins.Utterance{Type: plugins.ButtonResponse, CallbackID: dsl.IntentRestart})
 	case "/context":
@@ -335,23 +375,115 @@ func (c *chatSession) send(u plugins.Utterance) {
 	if len(r.Messages) == 0 {
 		fmt.Fprintln(c.out, "(no reply)")
 	}
-	for _, m := range r.Messages {
-		lines := strings.Split(m.Text, "\n")
-		fmt.Fprintf(c.out, "bot: %s\n", lines[0])
-		for _, l := range lines[1:] {
-			fmt.Fprintf(c.out, "     %s\n", l)
-		}
-		for _, b := range m.Buttons {
-			if b.Value != "" {
-				fmt.Fprintf(c.out, "     [%s] /click %s %s\n", b.Text, b.Callback, b.Value)
-			} else {
-				fmt.Fprintf(c.out, "     [%s] /click %s\n", b.Text, b.Callback)
-			}
-		}
+	c.longText = ""
+	for i := range r.Messages {
+		c.writeMessage(&r.Messages[i], "bot: ")
 	}
 	if c.trace {
 		writeTrace(c.out, r.Trace)
 	}
+}
+
+// writeMessage prints one message of any webchat type for a terminal:
+// text, then what the user can do with it (buttons as /click commands, links
+// as addresses, a form's fields as a /form command, a long text as /longtext).
+func (c *chatSession) writeMessage(m *engine.Message, prefix string) {
+	pad := strings.Repeat(" ", len(prefix))
+	say := func(s string) {
+		for i, l := range strings.Split(s, "\n") {
+			if i == 0 {
+				fmt.Fprintf(c.out, "%s%s\n", prefix, l)
+				prefix = pad
+			} else {
+				fmt.Fprintf(c.out, "%s%s\n", pad, l)
+			}
+		}
+	}
+	switch m.Kind() {
+	case dsl.MessageEmpty:
+		say("(empty message)")
+		return
+	case dsl.MessageImage:
+		if m.Image != nil {
+			say("[image " + m.Image.Src + "]")
+			if m.Image.Link != "" {
+				say("  -> " + m.Image.Link)
+			}
+		}
+		return
+	case dsl.MessageList:
+		if m.Title != "" {
+			say(m.Title)
+		}
+		for i := range m.Items {
+			c.writeMessage(&m.Items[i], pad+fmt.Sprintf("%d. ", i+1))
+		}
+		return
+	}
+	if m.Title != "" {
+		say("** " + m.Title + " **")
+	}
+	if m.Subtitle != "" {
+		say(m.Subtitle)
+	}
+	if m.Text != "" || (m.Title == "" && m.Subtitle == "") {
+		say(m.Text)
+	}
+	if m.Image != nil && m.Image.Src != "" {
+		say("[image " + m.Image.Src + "]")
+	}
+	for _, b := range m.Buttons {
+		switch {
+		case b.Hidden:
+		case b.Link != "":
+			fmt.Fprintf(c.out, "%s[%s] %s\n", pad, b.Text, b.Link)
+		case b.Download:
+			fmt.Fprintf(c.out, "%s[%s] (transcript download in the widget)\n", pad, b.Text)
+		case b.Value != "":
+			fmt.Fprintf(c.out, "%s[%s] /click %s %s\n", pad, b.Text, b.Callback, b.Value)
+		default:
+			fmt.Fprintf(c.out, "%s[%s] /click %s\n", pad, b.Text, b.Callback)
+		}
+	}
+	if f := m.Form; f != nil {
+		var fields []string
+		for _, ff := range f.Fields {
+			desc := ff.Name + "=" + strings.ToUpper(ff.Type)
+			if len(ff.Options) > 0 {
+				var opts []string
+				for _, o := range ff.Options {
+					opts = append(opts, o.Value)
+				}
+				desc = ff.Name + "=" + strings.Join(opts, "|")
+			}
+			if !ff.Required {
+				desc = "[" + desc + "]"
+			}
+			fields = append(fields, desc)
+		}
+		fmt.Fprintf(c.out, "%sform: /form %s %s\n", pad, f.Callback, strings.Join(fields, " "))
+		if f.CancelCallback != "" {
+			fmt.Fprintf(c.out, "%scancel: /form %s\n", pad, f.CancelCallback)
+		}
+	}
+	if lt := m.LongText; lt != nil {
+		c.longText = lt.Callback
+		hint := "/longtext TEXT"
+		if lt.CharacterLimit > 0 {
+			hint += fmt.Sprintf(" (at most %d characters)", lt.CharacterLimit)
+		}
+		fmt.Fprintf(c.out, "%sanswer: %s\n", pad, hint)
+	}
+}
+
+// isCallback reports whether s names an intent of the configuration.
+func (c *chatSession) isCallback(s string) bool {
+	for _, sc := range c.e.Config().Scenarios {
+		if len(sc.Intents(s)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // writeTrace prints a trace for people.

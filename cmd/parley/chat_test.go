@@ -309,3 +309,26 @@ func TestChatGreeterWebhookDown(t *testing.T) {
 		t.Fatalf("user context = %v", ctx["user"])
 	}
 }
+
+// TestChatMessageTypes renders the booking example's form and long text in
+// the terminal, and answers them with /form and /longtext; a trigger of WELCOME restarts.
+func TestChatMessageTypes(t *testing.T) {
+	script := "use a form\n/form form_booking party_size=4 when=7pm\n/click confirm\nspecial request\n" +
+		"book a table\nspecial request\n/longtext a quiet table\n/trigger WELCOME\n"
+	code, out, errOut := chat(t, script, "--watch=false", filepath.Join("..", "..", "scenarios", "booking"))
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"bot: Fill in your booking.\n     form: /form form_booking party_size=NUMBER when=7pm|8pm [name=TEXT]\n     cancel: /form form_cancelled\n",
+		"bot: A table for 4 at 7pm. Shall I book it?",
+		"bot: Booked: a table for 4 at 7pm.",
+		"bot: Tell us what you need.\n     answer: /longtext TEXT (at most 500 characters)\n",
+		"bot: Noted: a quiet table. Now, for how many people?",
+		"> /trigger WELCOME\nbot: Welcome!",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+}

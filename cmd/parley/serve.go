@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -55,6 +57,9 @@ type serveOptions struct {
 	newUserRate     string
 	newUserBurst    int
 	trustedProxies  []string
+	corsOrigins     []string
+	webchatDir      string
+	webchatSettings string
 }
 
 func newServeCmd(s streams) *cobra.Command {
@@ -73,6 +78,15 @@ func newServeCmd(s streams) *cobra.Command {
   GET  /api/scenarios             version, scenarios, last reload (admin key)
   GET  /healthz, /readyz, /metrics
   GET  /preview                   a page to chat, set attributes and read traces
+  GET, POST /webchat-config       the OpenDialog widget's settings (--webchat-settings)
+  GET  /user/{id}/history         the user's recent messages, as the widget reads them
+  GET  /user/{id}/history/file    the transcript the widget downloads
+
+With --webchat-dir DIR, a built OpenDialog webchat (the public directory of a
+Laravel app that published it, or its vendor/webchat directory) is served at
+/web-chat-iframe and /vendor/webchat/..., so an OpenDialog widget only needs
+its URL changed. --cors-origin lets pages of other origins (the host page of
+the embed script) call these endpoints.
 
 API keys (--api-key, or PARLEY_API_KEYS comma-separated) open the webchat
 endpoint; admin keys (--admin-key, or PARLEY_ADMIN_KEYS) open every endpoint.
@@ -126,7 +140,17 @@ addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
 	f.StringVar(&o.newUserRate, "new-user-rate", fmt.Sprintf("%d/s", server.DefaultNewUserRate), `new users one client address may create, as N/s, N/m or N/h ("off": no limit)`)
 	f.IntVar(&o.newUserBurst, "new-user-burst", server.DefaultNewUserBurst, "new users one client address may create at once")
 	f.StringArrayVar(&o.trustedProxies, "trusted-proxy", nil, "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable)")
+	f.StringArrayVar(&o.corsOrigins, "cors-origin", nil, "origin (scheme://host[:port], or *) of a page that may call the webchat endpoints (repeatable)")
+	f.StringVar(&o.webchatDir, "webchat-dir", "", "serve a built OpenDialog webchat from DIR at /web-chat-iframe and /vendor/webchat/")
+	f.StringVar(&o.webchatSettings, "webchat-settings", "", "JSON file of webchat settings served at /webchat-config, merged over OpenDialog's defaults")
 	return cmd
+}
+
+// validOrigin reports whether s is a browser origin: scheme://host[:port].
+func validOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil && !strings.HasSuffix(s, "/")
 }
 
 // envKeys splits a comma-separated key list from the environment.
@@ -323,6 +347,21 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		RateLimit: o.rate, RateBurst: o.burst, TracesPerUser: o.traces,
 		ShutdownTimeout: o.shutdownTimeout, Logger: log,
 		NewUserRate: newUserRate, NewUserBurst: o.newUserBurst, TrustedProxies: proxies,
+		CORSOrigins: o.corsOrigins, WebchatDir: o.webchatDir,
+	}
+	if o.webchatSettings != "" {
+		b, err := os.ReadFile(o.webchatSettings)
+		if err != nil {
+			return fmt.Errorf("reading --webchat-settings: %w", err)
+		}
+		if err := json.Unmarshal(b, &sopts.WebchatSettings); err != nil {
+			return fmt.Errorf("reading --webchat-settings %s: want a JSON object: %w", o.webchatSettings, err)
+		}
+	}
+	for _, origin := range o.corsOrigins {
+		if origin != "*" && !validOrigin(origin) {
+			return fmt.Errorf("invalid --cors-origin %q: want scheme://host[:port] (no path) or *", origin)
+		}
 	}
 	w := e.Watcher()
 	if w != nil {

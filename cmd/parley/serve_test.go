@@ -81,6 +81,10 @@ func serveDo(t *testing.T, method, url, body string, v any) int {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == 200 && v != nil {
+		if len(b) > 0 && b[0] == '{' && strings.HasSuffix(url, "/incoming/webchat") {
+			// One webchat message is a bare object (OpenDialog's WebchatIncomingController).
+			b = append(append([]byte{'['}, b...), ']')
+		}
 		if err := json.Unmarshal(b, v); err != nil {
 			t.Fatalf("%s %s: %v: %s", method, url, err, b)
 		}
@@ -336,5 +340,32 @@ func TestServeRefusals(t *testing.T) {
 				t.Fatal("the key was printed")
 			}
 		})
+	}
+}
+
+// TestServeWebchatFlagErrors: --cors-origin, --webchat-settings and
+// --webchat-dir are checked before the server listens.
+func TestServeWebchatFlagErrors(t *testing.T) {
+	t.Setenv("GREETER_WEBHOOK_URL", "http://127.0.0.1:1/full_name")
+	bad := filepath.Join(t.TempDir(), "settings.json")
+	if err := os.WriteFile(bad, []byte(`["not", "an object"]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cors-origin", "shop.example.com"}, `invalid --cors-origin "shop.example.com"`},
+		{[]string{"--cors-origin", "https://shop.example.com/path"}, "no path"},
+		{[]string{"--webchat-settings", filepath.Join(t.TempDir(), "missing.json")}, "reading --webchat-settings"},
+		{[]string{"--webchat-settings", bad}, "want a JSON object"},
+		{[]string{"--webchat-dir", t.TempDir()}, "neither vendor/webchat/ nor js/app.js"},
+	} {
+		var out, errOut serveOutput
+		code := run(append([]string{"serve", "../../scenarios/greeter", "--addr", "127.0.0.1:0", "--watch=false"}, tc.args...),
+			streams{in: strings.NewReader(""), out: &out, err: &errOut})
+		if code == 0 || !strings.Contains(errOut.String(), tc.want) || strings.Contains(out.String(), "listening") {
+			t.Errorf("%v: exit %d\nstdout: %s\nstderr: %s", tc.args, code, out.String(), errOut.String())
+		}
 	}
 }

@@ -31,9 +31,13 @@ func init() {
 	plugins.Global().MustRegisterInterpreter(TextName, Text{})
 }
 
-// Callback interprets button callbacks and triggers as the intent whose id is
-// the callback id, and the opening of a chat (utterance type chat_open) as
-// intent.core.welcome. Every match has confidence 1.
+// Callback interprets button callbacks, triggers and forms as the intent
+// whose id is the callback id (the engine has already mapped it by the
+// scenario's callbacks), and the opening of a chat without a callback id
+// as intent.core.welcome. Every match has confidence 1. As in OpenDialog's
+// CallbackInterpreter (core src/InterpreterEngine/Interpreters/CallbackInterpreter.php),
+// a button value becomes an interpreted attribute (see ParseCallbackValue)
+// and so does each field of a form.
 type Callback struct{}
 
 // Interpret implements plugins.Interpreter.
@@ -48,10 +52,50 @@ func (Callback) Interpret(_ context.Context, u plugins.Utterance, candidates []*
 	var out []plugins.Match
 	for i, h := range candidates {
 		if h != nil && h.IntentID == id {
-			out = append(out, plugins.Match{Index: i, Confidence: 1})
+			out = append(out, plugins.Match{Index: i, Confidence: 1, Attributes: callbackAttributes(u)})
 		}
 	}
 	return out
+}
+
+// callbackAttributes are the attributes a callback utterance carries: its
+// value (parsed) and its form fields. Each match gets its own map.
+func callbackAttributes(u plugins.Utterance) map[string]any {
+	if u.Value == "" && len(u.Data) == 0 {
+		return nil
+	}
+	attrs := make(map[string]any, len(u.Data)+1)
+	if u.Value != "" && u.Type != plugins.ChatOpen {
+		name, value := ParseCallbackValue(u.Value)
+		attrs[name] = value
+	}
+	for k, v := range u.Data {
+		attrs[k] = v
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	return attrs
+}
+
+// CallbackValueAttribute is the attribute a button value without a name sets.
+const CallbackValueAttribute = "callback_value"
+
+// ParseCallbackValue splits a button value as OpenDialog's CallbackValueParser
+// (core src/AttributeEngine/CallbackValueParser.php) does: "name.value" sets
+// the attribute name to value; a value without a dot, or with more than one,
+// sets callback_value to the whole value. "\." is a literal dot.
+func ParseCallbackValue(v string) (name, value string) {
+	const dot = "{dot}"
+	esc := strings.ReplaceAll(v, `\.`, dot)
+	parts := strings.Split(esc, ".")
+	switch len(parts) {
+	case 1:
+		return CallbackValueAttribute, strings.ReplaceAll(esc, dot, ".")
+	case 2:
+		return parts[0], strings.ReplaceAll(parts[1], dot, ".")
+	}
+	return CallbackValueAttribute, esc
 }
 
 // Text interprets typed text. An utterance matches when it equals one of the

@@ -535,43 +535,200 @@
     scrollChat();
   }
 
+  // buttonBar renders a message's buttons: callback buttons send a
+  // button_response (once: the bar is disabled after a press, as the widget's
+  // clear_after_interaction), link buttons are links, a download button
+  // fetches the transcript.
+  function buttonBar(buttons) {
+    var bar = el('div', { class: 'buttons', role: 'group', 'aria-label': 'Replies' });
+    buttons.forEach(function (b) {
+      if (b.display === false) return;
+      if (b.link) {
+        bar.append(el('a', { class: 'btn bot-button bot-link', 'data-testid': 'bot-link', href: b.link,
+          target: b.link_new_tab ? '_blank' : '_self', rel: 'noopener' }, b.text || b.link));
+        return;
+      }
+      if (b.download) {
+        var dl = el('button', { type: 'button', class: 'btn bot-button', 'data-testid': 'bot-download' }, b.text || 'Download');
+        dl.addEventListener('click', function () { downloadTranscript(); });
+        bar.append(dl);
+        return;
+      }
+      var btn = el('button', {
+        type: 'button', class: 'btn bot-button', 'data-testid': 'bot-button',
+        'data-callback-id': b.callback_id || '', 'data-value': b.value == null ? '' : b.value
+      }, b.text || b.callback_id || '(button)');
+      btn.addEventListener('click', function () {
+        Array.prototype.forEach.call(bar.querySelectorAll('button'), function (x) { x.disabled = true; });
+        btn.classList.add('chosen');
+        sendTurn({ type: 'button_response', callback_id: b.callback_id || '', data: { text: b.text || '', value: b.value == null ? null : b.value } },
+          b.text || b.callback_id, true).then(function (ok) {
+          if (!ok) {
+            btn.classList.remove('chosen');
+            Array.prototype.forEach.call(bar.querySelectorAll('button'), function (x) { x.disabled = false; });
+          }
+        });
+      });
+      bar.append(btn);
+    });
+    return bar;
+  }
+
+  function image(src, link, newTab) {
+    var img = el('img', { class: 'msg-image', src: src, alt: '' });
+    if (!link) return img;
+    return el('a', { href: link, target: newTab ? '_blank' : '_self', rel: 'noopener' }, img);
+  }
+
+  // formView renders a form message: its fields, submit and cancel; a
+  // submission sends a form_response with each field's value, as the widget does.
+  function formView(d) {
+    var form = el('form', { class: 'msg-form', 'data-testid': 'bot-form' });
+    var inputs = {};
+    (d.elements || []).forEach(function (f) {
+      var id = 'f-' + Math.random().toString(36).slice(2);
+      var label = el('label', { for: id }, (f.display || f.name) + (f.required ? ' *' : ''));
+      var input;
+      var opts = f.options || {};
+      var pairs = Array.isArray(opts) ? opts.map(function (o) { return [o.key, o.value]; })
+        : Object.keys(opts).map(function (k) { return [k, opts[k]]; });
+      if (f.element_type === 'textarea') input = el('textarea', { id: id, name: f.name });
+      else if (pairs.length && f.element_type !== 'checkbox') {
+        input = el('select', { id: id, name: f.name }, el('option', { value: '' }, ''));
+        pairs.forEach(function (p) { input.append(el('option', { value: p[0] }, p[1])); });
+      } else if (f.element_type === 'checkbox') {
+        input = el('span', { id: id, class: 'msg-form-checks' });
+        pairs.forEach(function (p) {
+          input.append(el('label', {}, el('input', { type: 'checkbox', value: p[0] }), ' ' + p[1]));
+        });
+      } else input = el('input', { id: id, name: f.name, type: f.element_type === 'number' ? 'number' : (f.element_type === 'email' ? 'email' : 'text') });
+      if (f.default_value && input.value !== undefined) input.value = f.default_value;
+      if (f.required && input.required !== undefined) input.required = true;
+      inputs[f.name] = { f: f, input: input };
+      form.append(el('div', { class: 'msg-form-field' }, label, input));
+    });
+    var submit = el('button', { type: 'submit', class: 'btn', 'data-testid': 'form-submit' }, d.submit_text || 'Submit');
+    var bar = el('div', { class: 'buttons' }, submit);
+    var done = function () { Array.prototype.forEach.call(form.querySelectorAll('input,select,textarea,button'), function (x) { x.disabled = true; }); };
+    if (d.cancel_callback) {
+      var cancel = el('button', { type: 'button', class: 'btn', 'data-testid': 'form-cancel' }, d.cancel_text || 'Cancel');
+      cancel.addEventListener('click', function () {
+        done();
+        sendTurn({ type: 'form_response', callback_id: d.cancel_callback, data: { text: d.cancel_text || 'Cancel' } }, d.cancel_text || 'Cancel', true);
+      });
+      bar.append(cancel);
+    }
+    form.append(bar);
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var data = {}, lines = [];
+      Object.keys(inputs).forEach(function (name) {
+        var x = inputs[name], v;
+        if (x.f.element_type === 'checkbox') {
+          v = Array.prototype.filter.call(x.input.querySelectorAll('input'), function (c) { return c.checked; })
+            .map(function (c) { return c.value; }).join(',');
+        } else v = x.input.value;
+        data[name] = v;
+        lines.push((x.f.display ? x.f.display + ': ' : '') + v);
+      });
+      data.text = lines.join('\n');
+      done();
+      sendTurn({ type: 'form_response', callback_id: d.callback_id || '', data: data }, data.text, true);
+    });
+    return form;
+  }
+
+  // longTextView renders a long text message: a text area and its submit, which sends a longtext_response.
+  function longTextView(d) {
+    var form = el('form', { class: 'msg-form', 'data-testid': 'bot-longtext' });
+    var ta = el('textarea', { placeholder: d.placeholder || '', maxlength: d.character_limit || '' });
+    if (d.initial_text) ta.value = d.initial_text;
+    form.append(ta, el('div', { class: 'buttons' }, el('button', { type: 'submit', class: 'btn' }, d.submit_text || 'Submit')));
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var text = ta.value;
+      Array.prototype.forEach.call(form.querySelectorAll('textarea,button'), function (x) { x.disabled = true; });
+      var c = { type: 'longtext_response', data: { text: text } };
+      if (d.callback_id) c.callback_id = d.callback_id;
+      sendTurn(c, text, false);
+    });
+    return form;
+  }
+
+  // messageBody renders the content of one message of any webchat type.
+  function messageBody(type, d, bubble) {
+    var buttons = Array.isArray(d.buttons) ? d.buttons : [];
+    if (type === 'image') {
+      if (d.img_src) bubble.append(image(d.img_src, d.img_link, d.link_new_tab));
+      return true;
+    }
+    if (type === 'rich') {
+      if (d.title) bubble.append(el('p', { class: 'msg-title' }, d.title));
+      if (d.subtitle) bubble.append(el('p', { class: 'msg-subtitle' }, d.subtitle));
+      if (d.text) bubble.append(el('p', { class: 'msg-text' }, d.text));
+      if (d.image && d.image.src) bubble.append(image(d.image.src, d.image.url, d.image.link_new_tab));
+      if (buttons.length) bubble.append(buttonBar(buttons));
+      return true;
+    }
+    if (type === 'list') {
+      if (d.title) bubble.append(el('p', { class: 'msg-title' }, d.title));
+      var list = el('div', { class: 'msg-list msg-list-' + (d.view_type || 'horizontal'), 'data-testid': 'bot-list' });
+      (d.items || []).forEach(function (it) {
+        var item = el('div', { class: 'msg-list-item' });
+        messageBody(it.message_type, it, item);
+        list.append(item);
+      });
+      bubble.append(list);
+      return true;
+    }
+    if (d.text) bubble.append(el('p', { class: 'msg-text' }, d.text));
+    if (type === 'form') { bubble.append(formView(d)); return true; }
+    if (type === 'long_text') { bubble.append(longTextView(d)); return true; }
+    if (buttons.length) bubble.append(buttonBar(buttons));
+    return !!(d.text || buttons.length);
+  }
+
   function appendBot(m) {
     clearEmpty();
     var d = (m && m.data) || {};
     var bubble = el('div', { class: 'bubble' });
-    if (d.text) bubble.append(el('p', { class: 'msg-text' }, d.text));
-    var buttons = Array.isArray(d.buttons) ? d.buttons : [];
-    if (buttons.length) {
-      var bar = el('div', { class: 'buttons', role: 'group', 'aria-label': 'Replies' });
-      buttons.forEach(function (b) {
-        var btn = el('button', {
-          type: 'button', class: 'btn bot-button', 'data-testid': 'bot-button',
-          'data-callback-id': b.callback_id || '', 'data-value': b.value || ''
-        }, b.text || b.callback_id || '(button)');
-        btn.addEventListener('click', function () {
-          Array.prototype.forEach.call(bar.querySelectorAll('button'), function (x) { x.disabled = true; });
-          btn.classList.add('chosen');
-          sendTurn({ type: 'button_response', callback_id: b.callback_id || '', data: { text: b.text || '', value: b.value || '' } },
-            b.text || b.callback_id, true).then(function (ok) {
-            if (!ok) {
-              btn.classList.remove('chosen');
-              Array.prototype.forEach.call(bar.querySelectorAll('button'), function (x) { x.disabled = false; });
-            }
-          });
-        });
-        bar.append(btn);
-      });
-      bubble.append(bar);
-    }
-    if (!d.text && !buttons.length) {
+    if (!messageBody(m && m.type, d, bubble)) {
       bubble.append(el('pre', { class: 'body' }, (m && m.type ? m.type + ': ' : '') + pretty(d)));
     }
     var meta = [m && m.intent, d.time].filter(Boolean).join(' · ');
-    chatLog().append(el('div', { class: 'msg msg-bot', 'data-testid': 'bot-message', 'data-intent': (m && m.intent) || '' },
+    chatLog().append(el('div', { class: 'msg msg-bot', 'data-testid': 'bot-message', 'data-type': (m && m.type) || '', 'data-intent': (m && m.intent) || '' },
       el('div', { class: 'who visually-hidden' }, 'Bot said:'),
       bubble,
       meta ? el('div', { class: 'msg-meta' }, meta) : null));
     scrollChat();
+  }
+
+  // downloadTranscript fetches GET /user/{id}/history/file and saves it.
+  function downloadTranscript() {
+    var uid = currentUser();
+    var headers = {};
+    if (adminKey) headers.Authorization = "Bearer " + adminKey;
+    fetch('/user/' + encodeURIComponent(uid) + '/history/file', { headers: headers }).then(function (r) {
+      if (!r.ok) throw new APIError('GET /user/' + uid + '/history/file: status ' + r.status, r.status, 'download');
+      var name = 'transcript.txt';
+      var cd = r.headers.get('Content-Disposition') || '';
+      var mm = cd.match(/filename="?([^"]+)"?/);
+      if (mm) name = mm[1];
+      return r.blob().then(function (blob) {
+        var a = el('a', { href: URL.createObjectURL(blob), download: name });
+        document.body.append(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      });
+    }).catch(reportError);
+  }
+
+  // answerMessages normalises the webchat answer: one message is a bare
+  // object, several an array; false is OpenDialog's empty message.
+  function answerMessages(a) {
+    if (a && !Array.isArray(a) && typeof a === 'object' && a.author) return [a];
+    if (!Array.isArray(a)) return null;
+    return a.filter(function (m) { return m && typeof m === 'object'; });
   }
 
   // sendTurn posts one utterance to the webchat endpoint, shows the answer,
@@ -591,8 +748,8 @@
       if (content.callback_id !== undefined) c.callback_id = content.callback_id;
       var body = { notification: 'message', user_id: uid, author: uid, content: c };
       return request('POST', '/incoming/webchat', body, true).then(function (msgs) {
-        if (msgs && !Array.isArray(msgs) && Array.isArray(msgs.messages)) msgs = msgs.messages;
-        if (!Array.isArray(msgs)) throw new APIError('POST /incoming/webchat: the answer is not a list of messages', 200, 'invalid_response');
+        msgs = answerMessages(msgs);
+        if (!msgs) throw new APIError('POST /incoming/webchat: the answer is neither a message nor a list of messages', 200, 'invalid_response');
         if (uid === currentUser()) {
           msgs.forEach(appendBot);
           if (!msgs.length) appendSystem('The bot did not answer this turn.');
