@@ -28,8 +28,9 @@ func init() {
 }
 
 // TestStoreFailures serves the greeter on a real Redis: a user whose lease
-// another replica holds gets a JSON 409, and while Redis is away turns and
-// the context API get JSON 503s and /readyz is not ready; when Redis is
+// another replica holds gets a JSON 409, and while Redis is away turns, the
+// context and history APIs (ours and the widget's) and DELETE get JSON 503s
+// and /readyz is not ready; when Redis is
 // back the server serves again by itself, the state it had kept.
 func TestStoreFailures(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{Persist: true})
@@ -80,10 +81,13 @@ func TestStoreFailures(t *testing.T) {
 	do(t, "GET", base+"/api/users/ann/context", adminKey, "", "").jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
 	do(t, "POST", base+"/api/users/ann/context", adminKey, "application/json", `{"key":"first_name","value":"Ann"}`).
 		jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
+	do(t, "GET", base+"/api/users/ann/history", adminKey, "", "").jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
+	do(t, "GET", base+"/user/ann/history", adminKey, "", "").jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
+	do(t, "DELETE", base+"/api/users/ann", adminKey, "", "").jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
 	do(t, "GET", base+"/readyz", "", "", "").jsonError(t, http.StatusServiceUnavailable, server.CodeUnavailable)
 	do(t, "GET", base+"/healthz", "", "", "").ok(t, nil) // alive, just not ready
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("five requests with Redis away took %s: not failing fast", d)
+		t.Errorf("eight requests with Redis away took %s: not failing fast", d)
 	}
 
 	srv.Restart()
