@@ -11,6 +11,8 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -199,10 +201,8 @@ func newStateImportCmd(s streams) *cobra.Command {
 			if !ok {
 				return fmt.Errorf("the store %s cannot import users", name)
 			}
-			for i, r := range recs {
-				if err := p.Import(ctx, r); err != nil {
-					return fmt.Errorf("importing into %s: %d of %d user(s) imported: %w", name, i, len(recs), err)
-				}
+			if n, err := importAll(ctx, p, recs); err != nil {
+				return fmt.Errorf("importing into %s: %d of %d user(s) imported: %w", name, n, len(recs), err)
 			}
 			fmt.Fprintf(s.err, "parley state: imported %d user(s) into %s\n", len(recs), name)
 			return nil
@@ -211,6 +211,39 @@ func newStateImportCmd(s streams) *cobra.Command {
 	o.add(cmd.Flags(), defaultServeStore, false)
 	cmd.Flags().IntVar(&o.historyLimit, "history-limit", store.DefaultHistoryLimit, "turns of history kept per user (older imported turns are dropped; 0: none)")
 	return cmd
+}
+
+// importWorkers is how many records are imported at once: a store that
+// commits concurrent writes together (the file store) then syncs once for
+// many users instead of once per user.
+const importWorkers = 32
+
+// importAll imports recs (distinct users) with importWorkers at once. It
+// stops at the first error and returns it with how many were imported.
+func importAll(ctx context.Context, p store.Porter, recs []store.Record) (int, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	for range min(importWorkers, len(recs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(recs)) {
+					return
+				}
+				if err := p.Import(ctx, recs[i]); err != nil {
+					cancel(err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(done.Load()), context.Cause(ctx)
 }
 
 // readRecords reads and checks JSON lines of store.Record.
