@@ -31,6 +31,8 @@ const (
 	CodeReadOnly        = "ref.read_only"            // a mapping that writes a read-only context
 	CodePluginConfig    = "plugin.config"            // a plugin rejected its configuration
 	CodeIO              = "io"                       // a file could not be read
+	// CodeNoActiveScenario: a reload that would leave no active scenario, rejected.
+	CodeNoActiveScenario = "reload.no_active_scenario"
 )
 
 // Diagnostic is one problem at a position in a file. Line and Col are 1-based;

@@ -357,6 +357,7 @@ func (l *loader) load() *Config {
 	}
 	if err := l.full.Validate(cue.Concrete(true)); err != nil {
 		l.cueErrors(err, diag.CodeSchemaType)
+		l.strayFields()
 	}
 	return l.decode()
 }
@@ -454,6 +455,14 @@ func syntaxErrors(f sourceFile, err error) diag.List {
 // kept: the CUE parser's later errors are usually consequences of the first.
 // YAML errors carry no position but their message starts with "file:line: ".
 func SyntaxDiagnostic(name string, data []byte, err error) diag.Diagnostic {
+	d := syntaxDiagnostic(name, data, err)
+	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
+		d = improveYAMLSyntax(d, data)
+	}
+	return d
+}
+
+func syntaxDiagnostic(name string, data []byte, err error) diag.Diagnostic {
 	d := diag.Diagnostic{File: name, Line: 1, Col: 1, Code: diag.CodeSyntax}
 	errs := cueerrors.Errors(err)
 	if len(errs) == 0 {
@@ -544,6 +553,16 @@ func errMsg(e cueerrors.Error) string {
 
 func (l *loader) cueError(path []string, e cueerrors.Error, fallback string) {
 	msg := errMsg(e)
+	if strings.HasSuffix(msg, "(mismatched types null and struct)") && strings.Contains(msg, "conflicting values null and {") {
+		// An empty field ("message:" with nothing under it, in YAML) against
+		// a struct of the schema: the struct's text says nothing useful.
+		msg = "the field is empty (null) where the schema wants an object: is what belongs under it missing, or indented too little?"
+	}
+	if format, args := e.Msg(); strings.HasPrefix(format, "invalid value %v (out of bound %s)") && len(args) >= 2 {
+		if b := fmt.Sprint(args[1]); strings.HasPrefix(b, "=~") && strings.Contains(b, durationPattern) {
+			msg = fmt.Sprintf("invalid value %v: want %s", args[0], describeBound(b))
+		}
+	}
 	code := ClassifyCUEError(msg, fallback)
 	positions := cueerrors.Positions(e)
 	if code == diag.CodeSchemaConflict && l.userPositions(positions) < 2 {
@@ -605,8 +624,23 @@ func (l *loader) disjunction(path []string, errs []cueerrors.Error) bool {
 	var alts []string
 	var pos token.Pos
 	seen := map[string]bool{}
+	var defaults []string // string defaults, dropped next to what they are an instance of
 	for _, e := range errs[1:] {
 		format, args := e.Msg()
+		if strings.HasPrefix(format, "invalid value %v (out of bound %s)") && len(args) >= 2 {
+			// An alternative that is a constraint (a pattern, a bound): say
+			// what it allows, so a default is not taken for the only value.
+			alt := describeBound(fmt.Sprint(args[1]))
+			if value == "" {
+				value, pos = fmt.Sprint(args[0]), l.userPos(cueerrors.Positions(e))
+			}
+			if !seen[alt] {
+				seen[alt] = true
+				alts = append(alts, alt)
+			}
+			seen["constraint"] = true
+			continue
+		}
 		if !strings.HasPrefix(format, "conflicting values %s and %s") || len(args) < 2 {
 			continue
 		}
@@ -637,8 +671,14 @@ func (l *loader) disjunction(path []string, errs []cueerrors.Error) bool {
 	if seen["bool"] {
 		alts = slices.DeleteFunc(alts, func(s string) bool { return s == "true" || s == "false" })
 	}
-	if seen["string"] {
-		alts = slices.DeleteFunc(alts, func(s string) bool { return strings.HasPrefix(s, `"`) })
+	if seen["string"] || seen["constraint"] {
+		alts = slices.DeleteFunc(alts, func(s string) bool {
+			if strings.HasPrefix(s, `"`) {
+				defaults = append(defaults, s)
+				return true
+			}
+			return false
+		})
 	}
 	if !pos.IsValid() {
 		pos = l.userPos(cueerrors.Positions(errs[0]))
@@ -647,8 +687,25 @@ func (l *loader) disjunction(path []string, errs []cueerrors.Error) bool {
 	if len(alts) > 1 {
 		want = "one of " + want
 	}
+	if seen["constraint"] && len(defaults) == 1 {
+		want += " (the default is " + defaults[0] + ")"
+	}
 	l.errorf(pos, diag.CodeSchemaType, "%s: %s is not allowed here; want %s", strings.Join(path, "."), value, want)
 	return true
+}
+
+// durationPattern is the pattern of Go durations in the schemas (#WebhookDuration, #Duration).
+const durationPattern = `(ns|us|µs|ms|s|m|h))+$`
+
+// describeBound says in words what a CUE constraint of the schema allows.
+func describeBound(bound string) string {
+	switch {
+	case strings.HasPrefix(bound, "=~") && strings.Contains(bound, durationPattern):
+		return `a duration such as "2s", "500ms" or "1m30s"`
+	case strings.HasPrefix(bound, "=~"):
+		return "a string matching " + strings.TrimPrefix(bound, "=~")
+	}
+	return "a value " + bound
 }
 
 // treeAt returns the tree of the user files at path, or nil.
@@ -671,18 +728,7 @@ func (l *loader) treeAt(path []string) *tree {
 }
 
 // suggest returns the schema field name closest to a misspelled one, or "".
-func (l *loader) suggest(field string) string {
-	best, bestD := "", 3
-	for _, name := range l.schemaFields {
-		if d := editDistance(field, name); d < bestD || d == bestD && name < best {
-			best, bestD = name, d
-		}
-	}
-	if bestD > 2 || bestD >= len(field) {
-		return ""
-	}
-	return best
-}
+func (l *loader) suggest(field string) string { return Suggest(field, l.schemaFields) }
 
 // editDistance is the Levenshtein distance between a and b.
 func editDistance(a, b string) int {

@@ -160,6 +160,8 @@ func TestSetAttribute(t *testing.T) {
 		{name: "action_status is a bool", path: "action_status", value: "yes", wantErr: "want a bool"},
 		{name: "text for a declared int is converted", path: "age", value: "42", text: true, want: 42},
 		{name: "text that is not an int is refused for an int", path: "age", value: "forty", text: true, wantErr: `want an int, got "forty"`},
+		{name: "text for a declared int out of range says so", path: "age", value: "99999999999999999999", text: true, wantErr: `out of range`},
+		{name: "text for a declared float out of range says so", path: "height", value: "1e999", text: true, wantErr: `out of range`},
 		{name: "text for a declared string is kept as it is", path: "name", value: "42", text: true, want: "42"},
 		{name: "text for a declared list is JSON", path: "tags", value: `["a"]`, text: true, want: []any{"a"}},
 		{name: "JSON text for an undeclared attribute is decoded", path: "flag", value: "true", text: true, want: true},

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -475,12 +476,18 @@ func ParseValue(t dsl.AttrType, declared bool, text string) (any, error) {
 		return text, nil
 	case dsl.TypeInt:
 		i, err := strconv.Atoi(s)
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("want an int, got %q, which is out of range (ints are 64-bit: at most %d)", text, math.MaxInt64)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("want an int, got %q", text)
 		}
 		return i, nil
 	case dsl.TypeFloat:
 		f, err := strconv.ParseFloat(s, 64)
+		if errors.Is(err, strconv.ErrRange) && math.IsInf(f, 0) {
+			return nil, fmt.Errorf("want a float, got %q, which is out of range (floats are 64-bit: at most about 1.8e308)", text)
+		}
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("want a float, got %q", text)
 		}

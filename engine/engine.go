@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/plugins"
@@ -351,6 +352,10 @@ func checkUser(userID string) error {
 	}
 	if len(userID) > 512 {
 		return errors.New("user id longer than 512 bytes")
+	}
+	if !utf8.ValidString(userID) {
+		// Encoded as JSON (traces, stores) it would become another id.
+		return errors.New("user id is not valid UTF-8")
 	}
 	return nil
 }

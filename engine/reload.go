@@ -99,6 +99,12 @@ type WatchOptions struct {
 	// FallbackPoll is the polling interval used when notifications cannot be
 	// used; 0 means reload.DefaultFallbackPoll (2s).
 	FallbackPoll time.Duration
+	// AllowEmpty lets a reload remove every active scenario (all files
+	// deleted, emptied or deactivated). Without it such a change is
+	// rejected with a reload.no_active_scenario diagnostic, and the live
+	// version keeps answering: an emptied file is more often a copy in
+	// progress or a mistake than a wish to answer nothing.
+	AllowEmpty bool
 }
 
 // WithWatch makes Open watch the directory it loads and reload it on every
@@ -115,8 +121,10 @@ type Watcher struct {
 	dir    string
 	loader *dsl.Loader
 	w      *reload.Watcher
-	once   sync.Once
-	err    error
+	// allowEmpty lets a reload leave no active scenario (WatchOptions.AllowEmpty).
+	allowEmpty bool
+	once       sync.Once
+	err        error
 }
 
 // Watch makes the scenarios of dir the engine's configuration and reloads
@@ -165,7 +173,7 @@ func (e *Engine) openWatching(dir string) error {
 }
 
 func (e *Engine) startWatch(ctx context.Context, dir string, loader *dsl.Loader, live string, o WatchOptions) (*Watcher, error) {
-	w := &Watcher{e: e, dir: dir, loader: loader}
+	w := &Watcher{e: e, dir: dir, loader: loader, allowEmpty: o.AllowEmpty}
 	rw, err := reload.New(dir, reload.Options{
 		Apply:        w.apply,
 		Version:      live,
@@ -203,7 +211,29 @@ func (w *Watcher) apply(ctx context.Context, c reload.Change) error {
 	if err != nil {
 		return err
 	}
+	if live := w.e.Config(); !w.allowEmpty && live != nil && activeScenarios(cfg) == 0 && activeScenarios(live) > 0 {
+		n := len(cfg.Scenarios)
+		cfg.Close()
+		return diag.List{{File: w.dir, Code: diag.CodeNoActiveScenario, Message: fmt.Sprintf(
+			"the change leaves no active scenario (%d scenario(s), %d file(s)): rejected, the previous version keeps serving; "+
+				"if a file is being copied, the next change applies it; to serve nothing on purpose, allow an empty configuration (parley serve --allow-empty)",
+			n, len(cfg.Files))}}
+	}
+	if activeScenarios(cfg) == 0 {
+		w.e.log.Warn("the reloaded configuration has no active scenario: every turn gets the default reply", slog.String("dir", w.dir))
+	}
 	return w.e.Replace(cfg)
+}
+
+// activeScenarios counts the active scenarios of cfg.
+func activeScenarios(cfg *dsl.Config) int {
+	n := 0
+	for _, sc := range cfg.Scenarios {
+		if sc.Active {
+			n++
+		}
+	}
+	return n
 }
 
 // logEvent logs a reload decision on the engine's logger. It runs before

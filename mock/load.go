@@ -277,18 +277,75 @@ func (l *loader) file(name string, data []byte) {
 		return
 	}
 	full := l.schema.Unify(user)
+	invalid := false
 	if err := full.Validate(cue.Concrete(true)); err != nil {
 		l.cueErrors(err, user, diag.CodeSchemaType)
-		return
+		invalid = true
 	}
-	it, err := full.LookupPath(cue.ParsePath("mock.routes")).List()
+	if !invalid {
+		if _, err := full.LookupPath(cue.ParsePath("mock.routes")).List(); err != nil {
+			l.errorf(user.Pos().Position(), diag.CodeSchemaType, "mock.routes: %v", err)
+			return
+		}
+	}
+	it, err := user.LookupPath(cue.ParsePath("mock.routes")).List()
 	if err != nil {
-		l.errorf(user.Pos().Position(), diag.CodeSchemaType, "mock.routes: %v", err)
-		return
+		return // no list of routes: the schema said so
 	}
+	// Every route is checked, so every problem is reported at once: a route
+	// the schema refused still has its expressions compiled.
 	for i := 0; it.Next(); i++ {
-		l.route(it.Value(), user.LookupPath(cue.MakePath(cue.Str("mock"), cue.Str("routes"), cue.Index(i))))
+		u := it.Value()
+		rv := full.LookupPath(cue.MakePath(cue.Str("mock"), cue.Str("routes"), cue.Index(i)))
+		if !invalid || rv.Validate(cue.Concrete(true)) == nil {
+			l.route(rv, u)
+			continue
+		}
+		env := openDialogEnv
+		if p, _ := u.LookupPath(cue.ParsePath("protocol")).String(); p == ProtocolHTTP {
+			env = httpEnv
+		}
+		l.expressions(u, env)
 	}
+}
+
+// expressions compiles the outputs, successful and errors of the route u as
+// declared, in declaration order.
+func (l *loader) expressions(u cue.Value, env expression.Env) (outputs []Output, successful *expression.Program, errs []*expression.Template) {
+	if outs := u.LookupPath(cue.ParsePath("outputs")); outs.Exists() {
+		if fit, err := outs.Fields(); err == nil {
+			for fit.Next() {
+				name := fit.Selector().Unquoted()
+				src, err := fit.Value().String()
+				if err != nil {
+					continue // not a string: the schema said so
+				}
+				if prog := l.compile(fit.Value(), src, env, expression.Value); prog != nil {
+					outputs = append(outputs, Output{Name: name, Program: prog})
+				}
+			}
+		}
+	}
+	if n := u.LookupPath(cue.ParsePath("successful")); n.Exists() {
+		if src, err := n.String(); err == nil && src != "" {
+			successful = l.compile(n, src, env, expression.Bool)
+		}
+	}
+	if list, err := u.LookupPath(cue.ParsePath("errors")).List(); err == nil {
+		for i := 0; list.Next(); i++ {
+			n := list.Value()
+			e, err := n.String()
+			if err != nil {
+				continue
+			}
+			t, terrs := expression.ParseTemplate(e, env)
+			for _, err := range terrs {
+				l.errorf(innerPos(n, l.sources, err.Offset), err.Code, "errors[%d]: %s", i, err.Message)
+			}
+			errs = append(errs, t)
+		}
+	}
+	return outputs, successful, errs
 }
 
 // rawRoute is a route as declared, defaults applied.
@@ -385,28 +442,7 @@ func (l *loader) route(v, u cue.Value) {
 			r.Body, r.TextBody = json.RawMessage(s), true
 		}
 	}
-	// Outputs, in declaration order.
-	if outs := v.LookupPath(cue.ParsePath("outputs")); outs.Exists() {
-		fit, _ := outs.Fields()
-		for fit.Next() {
-			name := fit.Selector().Unquoted()
-			src, _ := fit.Value().String()
-			if prog := l.compile(at("outputs", name), src, env, expression.Value); prog != nil {
-				r.Outputs = append(r.Outputs, Output{Name: name, Program: prog})
-			}
-		}
-	}
-	if raw.Successful != "" {
-		r.Successful = l.compile(at("successful"), raw.Successful, env, expression.Bool)
-	}
-	for i, e := range raw.Errors {
-		n := u.LookupPath(cue.MakePath(cue.Str("errors"), cue.Index(i)))
-		t, errs := expression.ParseTemplate(e, env)
-		for _, err := range errs {
-			l.errorf(innerPos(n, l.sources, err.Offset), err.Code, "errors[%d]: %s", i, err.Message)
-		}
-		r.Errors = append(r.Errors, t)
-	}
+	r.Outputs, r.Successful, r.Errors = l.expressions(u, env)
 	switch r.Protocol {
 	case ProtocolOpenDialog:
 		if r.Body != nil && (len(raw.Errors) > 0 || raw.Successful != "" || at("outputs").Exists()) {
@@ -519,6 +555,12 @@ func (l *loader) cueErrors(err error, user cue.Value, fallback string) {
 			if len(p) > 1 {
 				msg += " in " + strings.Join(p[:len(p)-1], ".")
 			}
+			if s := dsl.Suggest(p[len(p)-1], schemaFields); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+		} else if format, args := e.Msg(); strings.HasPrefix(format, "invalid value %v (out of bound %s)") && len(args) >= 2 &&
+			strings.HasPrefix(fmt.Sprint(args[1]), "=~") && len(p) > 0 && p[len(p)-1] == "delay" {
+			msg = fmt.Sprintf("%s: invalid value %v: want %s", strings.Join(p, "."), args[0], dsl.DescribeConstraint(fmt.Sprint(args[1])))
 		} else if code == diag.CodeSchemaRequired && strings.Contains(msg, "incomplete value") && len(p) > 0 {
 			msg = strings.Join(p, ".") + " is required"
 		} else if len(p) > 0 && !strings.Contains(msg, strings.Join(p, ".")) {
@@ -622,3 +664,23 @@ func isJSONType(ct string) bool {
 	ct = strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
 	return ct == "application/json" || strings.HasSuffix(ct, "+json")
 }
+
+// schemaFields lists the field names the mock schema declares, for "did you mean".
+var schemaFields = func() []string {
+	f, err := parser.ParseFile(schemaFile, Schema)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	ast.Walk(f, func(n ast.Node) bool {
+		if fd, ok := n.(*ast.Field); ok {
+			if id, ok := fd.Label.(*ast.Ident); ok && !strings.HasPrefix(id.Name, "#") && !seen[id.Name] {
+				seen[id.Name] = true
+				out = append(out, id.Name)
+			}
+		}
+		return true
+	}, nil)
+	return out
+}()

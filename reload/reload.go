@@ -6,7 +6,9 @@
 // subdirectories and a Kubernetes-style ..data symlink swap are all seen),
 // waits for a burst of changes to settle (the debounce), then hashes the
 // files the loader reads. When the hash differs from the version last
-// considered it calls Options.Apply, which builds the new configuration off
+// considered it reads them again after Options.Settle, until two reads in a
+// row agree (a file being written slowly is never applied half-written),
+// and then calls Options.Apply, which builds the new configuration off
 // the request path and swaps it in; an error from Apply rejects the version
 // and the live one keeps serving. Each decision is published as an Event to
 // subscribers, and the latest one is kept for status pages (Last).
@@ -78,6 +80,13 @@ type Options struct {
 	// MaxDelay bounds the wait under a continuous stream of changes; 0 means
 	// ten times Debounce.
 	MaxDelay time.Duration
+	// Settle is the pause between the two reads that must agree before a
+	// new version is applied, so that a file still being written (by cp,
+	// kubectl cp or rsync --inplace, which truncate it first) is never
+	// applied half-written; 0 means Debounce. When the files keep changing
+	// for MaxDelay, the Watcher waits for the next change, or the next
+	// Debounce, and tries again.
+	Settle time.Duration
 	// Poll, when positive, polls the files at this interval instead of using fsnotify.
 	Poll time.Duration
 	// FallbackPoll is the polling interval used when fsnotify cannot be used;
@@ -239,7 +248,7 @@ func New(root string, opts Options) (*Watcher, error) {
 	if opts.Apply == nil {
 		return nil, errors.New("creating reload watcher: Options.Apply is nil")
 	}
-	if opts.Debounce < 0 || opts.MaxDelay < 0 || opts.Poll < 0 || opts.FallbackPoll < 0 {
+	if opts.Debounce < 0 || opts.MaxDelay < 0 || opts.Poll < 0 || opts.FallbackPoll < 0 || opts.Settle < 0 {
 		return nil, errors.New("creating reload watcher: negative duration in Options")
 	}
 	abs, err := filepath.Abs(root)
@@ -254,6 +263,9 @@ func New(root string, opts Options) (*Watcher, error) {
 	}
 	if opts.MaxDelay < opts.Debounce {
 		opts.MaxDelay = opts.Debounce
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = opts.Debounce
 	}
 	if opts.FallbackPoll == 0 {
 		opts.FallbackPoll = DefaultFallbackPoll
@@ -490,8 +502,8 @@ func (w *Watcher) run(ctx context.Context) {
 		}
 		debounce.Reset(wait)
 	}
-	if w.startCheck {
-		w.check(ctx, TriggerStart, time.Now())
+	if w.startCheck && !w.check(ctx, TriggerStart, time.Now()) {
+		arm(TriggerStart)
 	}
 	for {
 		var (
@@ -530,15 +542,19 @@ func (w *Watcher) run(ctx context.Context) {
 			arm(TriggerNotify)
 		case <-debounce.C:
 			pending = false
-			w.check(ctx, trigger, first)
+			if !w.check(ctx, trigger, first) {
+				arm(trigger)
+			}
 		case t := <-tick:
-			w.check(ctx, TriggerPoll, t)
+			w.check(ctx, TriggerPoll, t) // unsettled: the next tick tries again
 		case <-w.rescanCh:
 			if pending {
 				pending = false
 				debounce.Stop()
 			}
-			w.check(ctx, TriggerRescan, time.Now())
+			if !w.check(ctx, TriggerRescan, time.Now()) {
+				arm(TriggerRescan)
+			}
 		}
 	}
 }
@@ -654,16 +670,54 @@ func (w *Watcher) reconcile(snap *snapshot) {
 	w.realRoot = snap.real
 }
 
-// check reads the files and decides.
-func (w *Watcher) check(ctx context.Context, trigger Trigger, detected time.Time) {
+// settle reads the files again after Options.Settle, until two reads in a
+// row agree, and returns the last read. ok is false when the files were
+// still changing after MaxDelay (or ctx ended): then nothing must be decided.
+func (w *Watcher) settle(ctx context.Context, snap *snapshot) (_ *snapshot, ok bool, err error) {
+	deadline := time.Now().Add(w.opts.MaxDelay)
+	t := time.NewTimer(w.opts.Settle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return snap, false, nil
+		case <-t.C:
+		}
+		again, err := w.scan()
+		if err != nil {
+			return nil, false, err
+		}
+		if again.version == snap.version {
+			return again, true, nil
+		}
+		w.log.Debug("reload: the files are still changing; waiting for them to settle", "dir", w.root)
+		snap = again
+		if time.Now().After(deadline) {
+			return snap, false, nil
+		}
+		t.Reset(w.opts.Settle)
+	}
+}
+
+// check reads the files and decides. It returns false when the files were
+// still changing and nothing was decided: the caller tries again later.
+func (w *Watcher) check(ctx context.Context, trigger Trigger, detected time.Time) bool {
 	start := time.Now()
 	snap, err := w.scan()
+	if err == nil && snap.version != w.considered && snap.version != w.liveVer {
+		// A new version: apply it only once two reads agree.
+		var settled bool
+		snap, settled, err = w.settle(ctx, snap)
+		if err == nil && !settled {
+			return ctx.Err() != nil // closing: nothing more to try
+		}
+	}
 	if w.fsw != nil && w.addErr != nil {
 		w.fallBack(w.addErr)
 	}
 	if err != nil {
 		if trigger == TriggerPoll && err.Error() == w.readErr {
-			return
+			return true
 		}
 		w.considered, w.readErr = "", err.Error()
 		w.log.Debug("reload: cannot read the scenario directory", "dir", w.root, "err", err)
@@ -672,19 +726,19 @@ func (w *Watcher) check(ctx context.Context, trigger Trigger, detected time.Time
 			Outcome: Rejected, Err: err, Trigger: trigger,
 			Detected: detected, Time: time.Now(), Duration: time.Since(start),
 		}, true)
-		return
+		return true
 	}
 	w.readErr = ""
 	w.reconcile(snap)
 	ev := Event{Trigger: trigger, Detected: detected}
 	if snap.version == w.considered {
 		if trigger == TriggerPoll {
-			return
+			return true
 		}
 		ev.Change = Change{Version: snap.version, Previous: w.liveVer}
 		ev.Outcome, ev.Time, ev.Duration = Unchanged, time.Now(), time.Since(start)
 		w.publish(ev, false)
-		return
+		return true
 	}
 	if snap.version == w.liveVer {
 		// Back to the live version after a rejection: nothing to apply, but
@@ -696,7 +750,7 @@ func (w *Watcher) check(ctx context.Context, trigger Trigger, detected time.Time
 		ev.Change = Change{Version: snap.version, Previous: w.liveVer}
 		ev.Outcome, ev.Time, ev.Duration = Unchanged, time.Now(), time.Since(start)
 		w.publish(ev, true)
-		return
+		return true
 	}
 	added, removed, modified := diff(w.live, snap)
 	ev.Change = Change{Version: snap.version, Previous: w.liveVer, Added: added, Removed: removed, Modified: modified}
@@ -704,19 +758,20 @@ func (w *Watcher) check(ctx context.Context, trigger Trigger, detected time.Time
 	ev.Time = time.Now()
 	ev.Duration = ev.Time.Sub(start)
 	if err != nil && ctx.Err() != nil {
-		return // closing: the version was neither applied nor judged
+		return true // closing: the version was neither applied nor judged
 	}
 	w.considered = snap.version
 	if err != nil {
 		ev.Outcome, ev.Err = Rejected, err
 		w.log.Debug("reload: version rejected", "dir", w.root, "version", snap.version, "err", err)
 		w.publish(ev, true)
-		return
+		return true
 	}
 	w.live, w.liveVer = snap, snap.version
 	ev.Outcome = Applied
 	w.log.Debug("reload: version applied", "dir", w.root, "version", snap.version, "took", ev.Duration)
 	w.publish(ev, true)
+	return true
 }
 
 // apply calls Options.Apply, turning a panic into a rejection.

@@ -12,3 +12,9 @@ import _ "embed"
 //
 //go:embed schema.cue
 var Source string
+
+// TestSource is the CUE source of the conversation test files' schema
+// (#TestFile); it refers to definitions of Source and is compiled with it.
+//
+//go:embed test.cue
+var TestSource string

@@ -159,7 +159,7 @@ func (s *Server) setContext(w http.ResponseWriter, r *http.Request) {
 	} else {
 		var v any
 		if err := json.Unmarshal(req.Value, &v); err != nil {
-			s.reject(w, http.StatusBadRequest, CodeBadRequest, "value: "+jsonError(err))
+			s.reject(w, http.StatusBadRequest, CodeBadRequest, jsonErrorIn("value", err))
 			return
 		}
 		if err := s.eng.SetAttribute(ctx, id, req.Key, v); err != nil {
@@ -168,6 +168,7 @@ func (s *Server) setContext(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.Info("attribute set", slog.String("user", id), slog.String("key", req.Key))
+	s.notifyUser(id)
 	c, err := s.eng.Context(ctx, id)
 	if err != nil {
 		s.contextError(w, err)
@@ -221,6 +222,11 @@ func (s *Server) getTraces(w http.ResponseWriter, r *http.Request) {
 
 // getScenarios handles GET /api/scenarios.
 func (s *Server) getScenarios(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.scenarios())
+}
+
+// scenarios describes the configuration served and the last reload.
+func (s *Server) scenarios() ScenariosResponse {
 	cfg := s.eng.Config()
 	resp := ScenariosResponse{Scenarios: []ScenarioInfo{}, Files: []string{}, Diagnostics: diag.List{}}
 	if cfg != nil {
@@ -243,7 +249,7 @@ func (s *Server) getScenarios(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, resp)
+	return resp
 }
 
 // healthz handles GET /healthz: the process is alive.
@@ -254,8 +260,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // readyPingTimeout bounds the store check of /readyz.
 const readyPingTimeout = time.Second
 
-// readyz handles GET /readyz: a configuration is loaded, the server is not
-// shutting down and the store answers (engine.Ping).
+// readyz handles GET /readyz: a configuration with at least one active
+// scenario is loaded, the server is not shutting down and the store answers
+// (engine.Ping).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "shutting down")
@@ -264,6 +271,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	cfg := s.eng.Config()
 	if cfg == nil {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no configuration loaded")
+		return
+	}
+	active := 0
+	for _, sc := range cfg.Scenarios {
+		if sc.Active {
+			active++
+		}
+	}
+	if active == 0 {
+		// Every turn would get the default no-match reply.
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable,
+			fmt.Sprintf("no active scenario: version %s has %d scenario(s), none active", cfg.Version, len(cfg.Scenarios)))
 		return
 	}
 	// A store that can go away (Redis) must answer: a replica that cannot

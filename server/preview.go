@@ -69,6 +69,12 @@ func (s *Server) previewRoutes(mux *http.ServeMux) {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		// The files are small and change only with the binary: no ranges and
+		// no preconditions but the caching ones, so that ServeContent never
+		// answers a plain-text 416 or an empty 412.
+		for _, h := range []string{"Range", "If-Range", "If-Match", "If-Unmodified-Since"} {
+			r.Header.Del(h)
+		}
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.data))
 	}
 	index := func(w http.ResponseWriter, r *http.Request) { serve(w, r, "index.html") }

@@ -3,10 +3,13 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,9 +18,11 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/parleyhq/parley/diag"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/mock"
 	_ "github.com/parleyhq/parley/plugins/all"
+	"github.com/parleyhq/parley/reload"
 	"github.com/parleyhq/parley/server"
 )
 
@@ -70,6 +75,7 @@ type browserPage struct {
 	base    string          // the server's URL
 	mock    *mock.Server
 	mockURL string
+	srv     *server.Server
 	shot    string // the name of the screenshot taken when a step fails
 	// scenario is the example scenario served.
 	scenario string
@@ -77,7 +83,47 @@ type browserPage struct {
 	mu       sync.Mutex
 	problems []string // console errors and uncaught exceptions
 	dialogs  []string // messages of the dialogs answered
+	requests []string // "METHOD path status" of every request the server answered
 }
+
+// requestsMatching returns the recorded requests that contain every part.
+func (p *browserPage) requestsMatching(parts ...string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+next:
+	for _, r := range p.requests {
+		for _, part := range parts {
+			if !strings.Contains(r, part) {
+				continue next
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// statusRecorder remembers the status of an answer.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // newBrowserPage starts the mock webhook, the greeter scenario behind a
 // server with an admin key, and a fresh headless Chromium; it skips the test
@@ -127,8 +173,20 @@ func newBrowserPageFor(t *testing.T, shot, scenario string) *browserPage {
 	if err != nil {
 		t.Fatalf("creating the server: %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	p := &browserPage{t: t, mock: m, srv: srv, shot: shot}
+	// Every request is recorded once it is answered (an event stream when it ends).
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		p.mu.Lock()
+		p.requests = append(p.requests, r.Method+" "+r.URL.Path+" started")
+		p.mu.Unlock()
+		srv.Handler().ServeHTTP(rec, r)
+		p.mu.Lock()
+		p.requests = append(p.requests, fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, rec.status))
+		p.mu.Unlock()
+	}))
 	t.Cleanup(hs.Close)
+	p.base, p.mockURL = hs.URL, mockSrv.URL
 
 	// A fresh headless Chromium, with nothing that reaches the network.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -150,11 +208,12 @@ func newBrowserPageFor(t *testing.T, shot, scenario string) *browserPage {
 		chromedp.WindowSize(1440, 1000),
 	)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	p := &browserPage{t: t, ctx: bctx, base: hs.URL, mock: m, mockURL: mockSrv.URL, shot: shot, scenario: scenario}
+	p.ctx, p.scenario = bctx, scenario
 
 	// Record the page's console: console.error calls (the page reports every
-	// failure there too) and uncaught exceptions fail the test. Answer the
-	// admin key prompt with the key.
+	// failure there too) and uncaught exceptions fail the test. The page
+	// opens no dialog (the admin key has a form of its own): any is recorded,
+	// answered and fails the test.
 	messages := chromedp.Console(bctx)
 	dialogs := chromedp.Events(bctx, page.JavascriptDialogOpening)
 	var wg sync.WaitGroup
@@ -210,6 +269,9 @@ func newBrowserPageFor(t *testing.T, shot, scenario string) *browserPage {
 		defer p.mu.Unlock()
 		if len(p.problems) > 0 {
 			t.Errorf("the page logged errors:\n%s", strings.Join(p.problems, "\n"))
+		}
+		if len(p.dialogs) > 0 {
+			t.Errorf("the page opened dialogs: %q", p.dialogs)
 		}
 	})
 	return p
@@ -347,15 +409,16 @@ func TestPreviewBrowserWalkthrough(t *testing.T) {
 	p.waitFor("the full_name call in the trace panel",
 		`document.querySelector('#traces [data-testid="trace-action"][data-action="full_name"] [data-testid="trace-call"]') !== null`)
 
-	// The URL of the call comes from a secret, so the trace shows it redacted.
+	// The URL of the call comes from env.GREETER_WEBHOOK_URL, not a secret,
+	// so the trace shows it.
 	action := p.text(`#traces [data-testid="trace-action"][data-action="full_name"]`)
 	for _, want := range []string{"full_name", "webhook", "success", "POST", "200", "ok", `"John"`, `"Smith"`, "John Smith"} {
 		if !strings.Contains(action, want) {
 			t.Errorf("the trace of full_name lacks %q:\n%s", want, action)
 		}
 	}
-	if strings.Contains(action, p.mockURL) {
-		t.Errorf("the trace shows the secret URL %s:\n%s", p.mockURL, action)
+	if !strings.Contains(action, p.mockURL+"/full_name") {
+		t.Errorf("the trace does not show the URL %s/full_name:\n%s", p.mockURL, action)
 	}
 	chat := p.text("#chat-log")
 	for _, want := range []string{"Hi! Press OK.", "Hello John Smith!"} {
@@ -383,19 +446,25 @@ func TestPreviewBrowserWalkthrough(t *testing.T) {
 	}
 }
 
-// TestPreviewBrowserKeyPromptAndText opens /preview without the key in the
-// URL: the page asks for it with a prompt (answered with the admin key), then
-// a typed message, a restart and a change of user id work, and a failed
-// webhook call (no first_name) shows as a failed action in the trace.
-func TestPreviewBrowserKeyPromptAndText(t *testing.T) {
-	p := newBrowserPage(t, "preview-prompt-failed.png")
-	p.open("")
-	p.mu.Lock()
-	dialogs := append([]string(nil), p.dialogs...)
-	p.mu.Unlock()
-	if len(dialogs) != 1 || !strings.Contains(dialogs[0], "Admin key") {
-		t.Errorf("dialogs = %q, want one prompt for the admin key", dialogs)
+// TestPreviewBrowserKeyFormAndText opens /preview without the key in the
+// URL: the page asks for it with a form of its own (no dialog), and once it
+// is entered a typed message, a restart and a change of user id work, and a
+// failed webhook call (no first_name) shows as a failed action in the trace.
+func TestPreviewBrowserKeyFormAndText(t *testing.T) {
+	p := newBrowserPage(t, "preview-keyform-failed.png")
+	p.step("opening the preview page without a key",
+		chromedp.Navigate(p.base+"/preview"),
+		chromedp.WaitVisible(chromedp.ID("key-form")),
+	)
+	if reason := p.text("#key-reason"); !strings.Contains(reason, "admin key") {
+		t.Errorf("the key form does not say why: %q", reason)
 	}
+	p.step("entering the key",
+		chromedp.SendKeys(chromedp.ID("key-input"), browserAdminKey),
+		chromedp.Click(chromedp.ID("key-save")),
+	)
+	p.waitFor("the scenario status", `document.getElementById('scenario-status').textContent.includes('greeter') &&
+		document.getElementById('key-form').hidden && document.getElementById('live-status').textContent === 'Live'`)
 	if key, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`sessionStorage.getItem('parley.preview.adminKey')`)); key != browserAdminKey {
 		t.Errorf("sessionStorage holds the key %q, want the admin key", key)
 	}
@@ -428,10 +497,123 @@ func TestPreviewBrowserKeyPromptAndText(t *testing.T) {
 		t.Errorf("the user context lacks action_status false:\n%s", user)
 	}
 	p.noProblemsShown()
-	if shot := p.screenshot("preview-prompt.png"); shot != "" {
+	if shot := p.screenshot("preview-keyform.png"); shot != "" {
 		t.Logf("screenshot: %s", shot)
 	}
 }
+
+// TestPreviewBrowserNewUserAndPushedUpdates opens the preview for a user
+// the server has never seen: no request answers 404 (none is counted as
+// rejected), and the page reads nothing by polling. Turns made outside the
+// page (another webchat client) and a reload show up by themselves, pushed
+// by the event stream. Every time on the page has one format (HH:MM:SS),
+// short values never wrap inside a word, and the older traces collapse as a
+// group that stays as the user left it.
+func TestPreviewBrowserNewUserAndPushedUpdates(t *testing.T) {
+	p := newBrowserPage(t, "preview-push-failed.png")
+	p.open("#key=" + browserAdminKey)
+	p.waitFor("the live stream and the new user's panels", `document.getElementById('live-status').textContent === 'Live' &&
+		document.getElementById('context-updated').textContent.includes('new user')`)
+	if bad := p.requestsMatching(" 404"); len(bad) > 0 {
+		t.Errorf("requests answered 404 for a new user: %q", bad)
+	}
+	metrics := string(do(t, "GET", p.base+"/metrics", "", "", "").body)
+	if strings.Contains(metrics, `parley_http_rejected_total{code="not_found"`) {
+		t.Errorf("the new user's panels counted a rejected request:\n%s", metrics)
+	}
+
+	// Three turns made by another client of the same user.
+	send := func(typ, callback string) {
+		t.Helper()
+		r := do(t, "POST", p.base+"/incoming/webchat", browserAdminKey, "application/json", webchat("preview-user", typ, "", callback))
+		r.ok(t, nil)
+	}
+	send("chat_open", "")
+	p.waitFor("the pushed trace and context", `document.querySelectorAll('#traces [data-testid="trace"]').length === 1 &&
+		document.getElementById('context-conversation').textContent.includes('welcome_response')`)
+	send("button_response", "intent.core.restart")
+	send("chat_open", "")
+	p.waitFor("three pushed traces", `document.querySelectorAll('#traces [data-testid="trace"]').length === 3`)
+	if polled := p.requestsMatching("GET /api/users/"); len(polled) > 0 {
+		t.Errorf("the page read the API instead of the stream: %q", polled)
+	}
+	if polled := p.requestsMatching("GET /api/scenarios"); len(polled) > 0 {
+		t.Errorf("the page polled the scenario status: %q", polled)
+	}
+
+	// The older traces: one group, closed, that keeps its state across updates.
+	older := `document.querySelector('#traces [data-testid="older-traces"]')`
+	if n, _ := chromedp.Run(p.ctx, chromedp.Evaluate[int](older+`.querySelectorAll('[data-testid="trace"]').length`)); n != 2 {
+		t.Errorf("the older group holds %d traces, want 2", n)
+	}
+	if open, _ := chromedp.Run(p.ctx, chromedp.Evaluate[bool](older+`.open`)); open {
+		t.Error("the older traces are expanded by default")
+	}
+	p.step("expanding the older traces", chromedp.Click(chromedp.CSS(`#traces [data-testid="older-traces"] > summary`)))
+	p.waitFor("the older traces expanded", older+`.open`)
+	send("button_response", "ok")
+	p.waitFor("a fourth pushed trace", `document.querySelectorAll('#traces [data-testid="trace"]').length === 4`)
+	if open, _ := chromedp.Run(p.ctx, chromedp.Evaluate[bool](older+`.open`)); !open {
+		t.Error("the older traces collapsed by themselves after an update")
+	}
+	p.step("collapsing the older traces", chromedp.Click(chromedp.CSS(`#traces [data-testid="older-traces"] > summary`)))
+	p.waitFor("the older traces collapsed", `!`+older+`.open`)
+
+	// A reload decision is pushed too.
+	p.srv.ObserveReload(reload.Event{Outcome: reload.Rejected, Change: reload.Change{Version: "next"}, Time: time.Now(),
+		Err: diag.List{{File: "greeter.cue", Line: 1, Col: 1, Code: "syntax", Message: "pushed"}}})
+	p.waitFor("the pushed reload status", `document.getElementById('diagnostics').textContent.includes('pushed')`)
+
+	// One time format everywhere: the chat, the traces, the context and the reload.
+	p.step("opening the chat", chromedp.Click(chromedp.ID("open-chat")))
+	p.waitFor("the welcome", `document.querySelector('#chat-log [data-testid="bot-message"] .msg-meta') !== null`)
+	times, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		const pick = (sel, re) => document.querySelectorAll(sel).forEach(e => { const m = e.textContent.match(re); out.push(m ? m[0] : 'NO TIME IN: ' + e.textContent); });
+		pick('#chat-log .msg-meta', /\S+$/);
+		pick('#chat-log [data-testid="system-message"]', /\S+$/);
+		pick('#traces .turn-time', /^\S+/);
+		pick('#context-updated', /\S+$/);
+		pick('[data-testid="reload-status"] .muted', /\S+/);
+		return out; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(times) < 6 {
+		t.Errorf("found only %d times: %q", len(times), times)
+	}
+	for _, tm := range times {
+		if !clockFormat.MatchString(tm) {
+			t.Errorf("time %q is not HH:MM:SS (all: %q)", tm, times)
+		}
+	}
+
+	// Short values (under 20 characters) do not wrap inside a word, even in a
+	// narrow trace panel; a longer one may, where it is wider than its cell.
+	p.step("narrowing the trace panel and opening a trace with inputs",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('.trace-panel').style.maxWidth = '420px';
+			document.querySelectorAll('#traces details').forEach(d => d.open = true)`))
+	broken, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		document.querySelectorAll('#traces .kv-table .v, #context-user .v, #context-conversation .v').forEach(e => {
+			const text = e.textContent;
+			if (text.length < 20 && !/\s/.test(text) && e.getClientRects().length > 1) out.push(text);
+		});
+		return out; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(broken) > 0 {
+		t.Errorf("values wrap inside a word: %q", broken)
+	}
+	p.noProblemsShown()
+	if shot := p.screenshot("preview-push.png"); shot != "" {
+		t.Logf("screenshot: %s", shot)
+	}
+}
+
+// clockFormat is the one time format of the preview.
+var clockFormat = regexp.MustCompile(`^\d\d:\d\d:\d\d$`)
 
 // TestPreviewBrowserMessageTypes: the preview renders the booking example's
 // form and long text messages and answers them as the widget does

@@ -16,13 +16,27 @@
 //	GET  /api/users/{id}/history    the turns the store keeps for the user, oldest first (admin key)
 //	DELETE /api/users/{id}          erase the user's state and history (admin key)
 //	GET  /api/scenarios             version, scenarios, last reload and its diagnostics (admin key)
+//	GET  /api/events?user=ID        server-sent events: the scenario status and the user's
+//	                                contexts and traces, pushed as they change (admin key)
 //	GET  /healthz, /readyz          liveness and readiness (no key)
 //	GET  /metrics                   Prometheus metrics (no key)
 //	GET  /preview                   the preview page (no key: the page holds no data; its
 //	                                requests to the API carry the admin key)
 //
+//	GET  /                          a redirect (302) to /preview
+//
 // Every 4xx and 5xx answer is JSON, {"error":{"code":"...","message":"..."}}
-// (see ErrorBody), and a refused request changes nothing.
+// (see ErrorBody), and a refused request changes nothing. Paths are never
+// cleaned or redirected: one with "." or ".." segments or an empty segment
+// ("//") is a 400. Request bodies must be valid UTF-8 and user ids may not
+// hold U+FFFD, so that decoding never makes two ids one.
+//
+// The exceptions are the few answers net/http writes itself, before any
+// handler runs, as plain text, after which it closes the connection: 400 for
+// a malformed request line or header, or a missing Host; 431 for a request
+// line and headers over MaxHeaderBytes; 417 for an Expect header other than
+// 100-continue; 501 for an unsupported Transfer-Encoding; 505 for an HTTP
+// version it does not speak.
 //
 // # Security
 //
@@ -56,6 +70,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -79,6 +94,10 @@ const (
 	DefaultTraceUsers      = 1000
 	DefaultShutdownTimeout = 30 * time.Second
 )
+
+// MaxHeaderBytes bounds the request line and headers of a request served by
+// Serve; net/http answers a larger header block with a plain-text 431.
+const MaxHeaderBytes = 32 << 10
 
 // maxUserIDBytes bounds user ids, as the engine does.
 const maxUserIDBytes = 512
@@ -134,6 +153,9 @@ type Options struct {
 	// X-Forwarded-For header names the client; the header of any other peer
 	// is ignored.
 	TrustedProxies []netip.Prefix
+	// Version is the version of the binary, for parley_build_info; empty
+	// means the module version of the build information.
+	Version string
 	// WebchatSettings are merged over OpenDialog's defaults (DefaultWebchatSettings)
 	// and served at /webchat-config.
 	WebchatSettings map[string]any
@@ -160,6 +182,7 @@ type Server struct {
 	handler  http.Handler
 	lastRel  atomic.Pointer[reload.Event]
 	draining atomic.Bool
+	events   *broker
 }
 
 // New returns a Server over eng.
@@ -203,7 +226,7 @@ func New(eng *engine.Engine, opts Options) (*Server, error) {
 	if opts.NewUserBurst <= 0 {
 		opts.NewUserBurst = DefaultNewUserBurst
 	}
-	s := &Server{eng: eng, opts: opts, log: opts.Logger, registry: opts.Registry}
+	s := &Server{eng: eng, opts: opts, log: opts.Logger, registry: opts.Registry, events: newBroker()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -227,6 +250,9 @@ func New(eng *engine.Engine, opts Options) (*Server, error) {
 		s.registry = defaultRegistry()
 	}
 	if s.metrics, err = newMetrics(s.registry); err != nil {
+		return nil, fmt.Errorf("creating the HTTP server: registering metrics: %w", err)
+	}
+	if err := s.registry.Register(newInfoCollector(s)); err != nil {
 		return nil, fmt.Errorf("creating the HTTP server: registering metrics: %w", err)
 	}
 	if s.handler, err = s.routes(); err != nil {
@@ -268,6 +294,7 @@ func (s *Server) ObserveReload(ev reload.Event) {
 	if ev.Outcome != reload.Unchanged {
 		s.lastRel.Store(&ev)
 	}
+	s.events.notify("", true, dirtyScenarios)
 }
 
 func (s *Server) lastReload() (reload.Event, bool) {
@@ -290,9 +317,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(s.events.close) // event streams never end by themselves
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -347,6 +375,8 @@ func (s *Server) routes() (http.Handler, error) {
 	mux.HandleFunc("/api/users/{id}", methodNotAllowed("DELETE"))
 	mux.HandleFunc("GET /api/scenarios", s.auth(true, s.getScenarios))
 	mux.HandleFunc("/api/scenarios", methodNotAllowed("GET"))
+	mux.HandleFunc("GET /api/events", s.auth(true, s.getEvents))
+	mux.HandleFunc("/api/events", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("/healthz", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -356,10 +386,51 @@ func (s *Server) routes() (http.Handler, error) {
 	}))
 	mux.HandleFunc("/metrics", methodNotAllowed("GET"))
 	s.previewRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// A person opening the server's address wants the preview.
+		w.Header().Set("Location", "/preview")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusFound)
 	})
-	return s.recoverer(s.accessLog(s.cors(mux))), nil
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, truncate(r.URL.Path, 200)))
+	})
+	return s.observe(s.recoverer(s.canonicalPaths(s.cors(mux)))), nil // a panic is counted as the 500 it becomes
+}
+
+// canonicalPaths refuses paths with "." or ".." segments or empty segments
+// ("//") with a JSON 400. Without it the mux would answer them with a
+// redirect to the cleaned path and an HTML body: /api/users/x/../victim/context
+// would point a client at another user's data, and the answer would not be
+// the documented JSON error.
+func (s *Server) canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; r.Method != http.MethodConnect && !isCanonicalPath(p) {
+			s.reject(w, http.StatusBadRequest, CodeBadRequest,
+				fmt.Sprintf("path %q is not canonical: it has \".\" or \"..\" segments or an empty segment (\"//\"); paths are neither cleaned nor redirected", truncate(p, 200)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isCanonicalPath reports whether p is an absolute path without "." or ".."
+// segments and without empty segments (a trailing slash is allowed), the
+// paths the mux serves without redirecting.
+func isCanonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for rest := p[1:]; ; {
+		seg, tail, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || (seg == "" && more) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = tail
+	}
 }
 
 // statusWriter remembers the status of an answer, for the access log.
@@ -385,21 +456,31 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// accessLog logs every request at debug level: method, path, status and
-// duration, never a header (keys travel in headers). It costs nothing when
-// debug logging is off.
-func (s *Server) accessLog(next http.Handler) http.Handler {
+// observe counts every request in parley_http_requests_total and its
+// duration in parley_http_request_duration_seconds, by the route pattern
+// that matched (so paths holding user ids never become labels), and logs it
+// at debug level: method, path, status and duration, never a header (keys
+// travel in headers).
+func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		route := r.Pattern // set by the mux on this request
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		s.metrics.observeRequest(route, r.Method, status, d.Seconds())
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", status),
+				slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
+		}
 	})
 }
 
@@ -480,6 +561,6 @@ func matchKey(keys [][sha256.Size]byte, sum *[sha256.Size]byte) bool {
 
 // reject answers a JSON error and counts it.
 func (s *Server) reject(w http.ResponseWriter, status int, code, message string) {
-	s.metrics.rejected.WithLabelValues(code).Inc()
+	s.metrics.rejected.WithLabelValues(code, strconv.Itoa(status)).Inc()
 	writeError(w, status, code, message)
 }

@@ -95,7 +95,7 @@ func TestSeedWalkthrough(t *testing.T) {
 		`parley_webhook_call_duration_seconds_count{action="full_name",outcome="ok"} 1`,
 		`parley_intents_selected_total{intent="greeting",scenario="greeter"} 1`,
 		`parley_intents_selected_total{intent="ok",scenario="greeter"} 1`,
-		`parley_actions_total{action="full_name",result="success"} 1`,
+		`parley_actions_total{action="full_name",outcome="success"} 1`,
 		`parley_turn_duration_seconds_count 2`,
 		`parley_no_matches_total 0`,
 	} {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,7 +176,27 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request, buf *bytes
 		s.reject(w, http.StatusBadRequest, CodeBadRequest, "empty request body: send a JSON object")
 		return false
 	}
+	// JSON decoding replaces invalid UTF-8 with U+FFFD, which would make
+	// distinct ids ("a\xff", "a\xfe") equal: refuse such a body before
+	// anything is decoded.
+	if b := buf.Bytes(); !utf8.Valid(b) {
+		s.reject(w, http.StatusBadRequest, CodeBadRequest,
+			fmt.Sprintf("the request body is not valid UTF-8 (at byte %d): JSON text must be UTF-8", invalidUTF8At(b)))
+		return false
+	}
 	return true
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }
 
 // isJSON reports whether a Content-Type is application/json or application/*+json.
@@ -194,14 +215,36 @@ func isJSON(ct string) bool {
 }
 
 // jsonError describes a decoding error of a request body.
-func jsonError(err error) string {
+func jsonError(err error) string { return jsonErrorIn("", err) }
+
+// jsonErrorIn describes a decoding error of the JSON value of field (the
+// whole body when field is "").
+func jsonErrorIn(field string, err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
 		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
 	case errors.As(err, &te):
-		field := te.Field
+		if te.Field != "" {
+			if field != "" {
+				field += "."
+			}
+			field += te.Field
+		}
+		if num, ok := strings.CutPrefix(te.Value, "number "); ok && isNumberKind(te.Type.Kind()) {
+			// A number decoding refuses into a number type is out of its range
+			// (1e999 for a float64, 1.5 or 1e20 for an int).
+			where := "the body"
+			if field != "" {
+				where = "field " + field
+			}
+			switch te.Type.Kind() {
+			case reflect.Float32, reflect.Float64, reflect.Interface:
+				return fmt.Sprintf("%s: the number %s is out of range: numbers must fit a 64-bit float (at most about 1.8e308)", where, truncate(num, 40))
+			}
+			return fmt.Sprintf("%s: the number %s is not a whole number in the range of %s", where, truncate(num, 40), te.Type.Kind())
+		}
 		if field == "" {
 			return fmt.Sprintf("the body must be a JSON object, not %s", te.Value)
 		}
@@ -210,6 +253,17 @@ func jsonError(err error) string {
 		return "invalid JSON: unexpected end of the body"
 	}
 	return "invalid JSON: " + err.Error()
+}
+
+// isNumberKind reports whether k is a kind JSON numbers decode into.
+func isNumberKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Float32, reflect.Float64, reflect.Interface,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
+	}
+	return false
 }
 
 func jsonKind(k string) string {
@@ -246,6 +300,10 @@ func checkUserID(id string) string {
 		return fmt.Sprintf("user_id is %d bytes long; the limit is %d", len(id), maxUserIDBytes)
 	case !utf8.ValidString(id):
 		return "user_id is not valid UTF-8"
+	case strings.ContainsRune(id, utf8.RuneError):
+		// What decoding makes of invalid UTF-8 and of unpaired surrogate
+		// escapes ("\ud800"): two such ids would be the same user.
+		return "user_id contains U+FFFD, the replacement character (from invalid UTF-8 or an unpaired surrogate escape such as \\ud800)"
 	}
 	for _, r := range id {
 		if r < 0x20 || r == 0x7f {
@@ -323,6 +381,7 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 	if s.traces != nil {
 		s.traces.add(req.UserID, tr)
 	}
+	s.notifyUser(req.UserID)
 	sc.out = appendAnswer(sc.out[:0], reply.Messages, tr.Time.In(s.opts.Location))
 	writeJSONBytes(w, http.StatusOK, sc.out)
 }

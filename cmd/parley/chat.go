@@ -17,10 +17,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/parleyhq/parley/convtest"
 	"github.com/parleyhq/parley/diag"
 	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/engine"
 	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/plugins/webhook"
 	"github.com/parleyhq/parley/reload"
 )
 
@@ -51,6 +53,8 @@ const chatHelp = `Commands:
   /context            show the user's contexts
   /trace [json]       show the trace of the last turn
   /restart            restart the conversation (intent.core.restart)
+  /save FILE          save the conversation so far as a test (NAME_test.cue or NAME_test.yaml):
+                      the steps, the bot's messages as expectations, the actions' answers as mocks
   /help               show this help
   /quit               leave (also Ctrl-D)
 Anything else is sent as a text utterance.`
@@ -60,7 +64,7 @@ func newChatCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "chat [DIR]",
 		Short: "Chat with the scenarios of a directory in the terminal",
-		Long: `Chat with the scenarios of DIR (default: the current directory) in the terminal.
+		Long: `Chat with the scenarios of DIR (default: scenarios, as validate and serve) in the terminal.
 
 The chat opens as a webchat client does (a chat_open utterance), so the welcome
 message comes first. On a terminal the chat is interactive with line editing;
@@ -77,7 +81,7 @@ a change was rejected while the previous version keeps answering.
   printf '/set first_name John\n/set last_name Smith\n/click ok\n/context\n' | parley chat scenarios/greeter`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.dir = "."
+			o.dir = "scenarios"
 			if len(args) == 1 {
 				o.dir = args[0]
 			}
@@ -101,18 +105,23 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 	if o.poll < 0 {
 		return fmt.Errorf("--poll must not be negative, got %s", o.poll)
 	}
+	if err := checkScenarioDir(o.dir); err != nil {
+		return err
+	}
 	st, _, err := o.store.open(ctx, "memory:")
 	if err != nil {
 		return err
 	}
 	defer st.Close() // after the engine's Close
 	var e *engine.Engine
+	// The recorder's environment wraps every action so /save can keep its answers as mocks.
+	rec := convtest.NewRecorder(chatEnvironment())
 	if o.watch {
-		e, err = engine.Open(o.dir, engine.WithEnvironment(chatEnvironment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}), engine.WithStore(st))
+		e, err = engine.Open(o.dir, engine.WithEnvironment(rec.Environment()), engine.WithWatch(engine.WatchOptions{Poll: o.poll}), engine.WithStore(st))
 	} else {
 		var cfg *dsl.Config
-		if cfg, err = dsl.LoadDir(o.dir, dsl.Options{Env: chatEnvironment()}); err == nil {
-			if e, err = engine.New(cfg, engine.WithEnvironment(chatEnvironment()), engine.WithStore(st)); err != nil {
+		if cfg, err = dsl.LoadDir(o.dir, dsl.Options{Env: rec.Environment()}); err == nil {
+			if e, err = engine.New(cfg, engine.WithEnvironment(rec.Environment()), engine.WithStore(st)); err != nil {
 				cfg.Close()
 				return err
 			}
@@ -129,7 +138,10 @@ func runChat(ctx context.Context, s streams, o chatOptions) error {
 		}
 		return fmt.Errorf("loading %s: %w", o.dir, err)
 	}
-	c := &chatSession{ctx: ctx, e: e, user: o.user, platform: o.platform, trace: o.trace}
+	if webhook.DevMode() {
+		fmt.Fprintf(s.err, "parley chat: development mode (%s=%s): webhooks may call private and loopback addresses\n", webhook.EnvDev, os.Getenv(webhook.EnvDev))
+	}
+	c := &chatSession{ctx: ctx, e: e, user: o.user, platform: o.platform, trace: o.trace, rec: rec}
 	defer func() {
 		e.Close() // ends the reload notices
 		if c.noticesDone != nil {
@@ -199,6 +211,7 @@ type chatSession struct {
 	errOut   io.Writer
 	last     *engine.Trace
 	failed   bool
+	rec      *convtest.Recorder
 	// longText is the callback of the last long text message, for /longtext.
 	longText string
 	// noticesDone is closed when the reload notices end (nil without --watch).
@@ -289,6 +302,7 @@ func (c *chatSession) handle(line string) (quit bool) {
 			c.errorf("%v", err)
 			return false
 		}
+		c.recordSet(path)
 		fmt.Fprintf(c.out, "set %s\n", path)
 	case "/click":
 		callback, value, _ := strings.Cut(rest, " ")
@@ -297,6 +311,16 @@ func (c *chatSession) handle(line string) (quit bool) {
 			return false
 		}
 		c.send(plugins.Utterance{Type: plugins.ButtonResponse, CallbackID: callback, Value: strings.TrimSpace(value)})
+	case "/save":
+		if rest == "" {
+			c.errorf("usage: /save FILE (for example /save scenarios/greeter/walkthrough_test.cue)")
+			return false
+		}
+		if err := c.rec.WriteFile(rest); err != nil {
+			c.errorf("%v", err)
+			return false
+		}
+		fmt.Fprintf(c.out, "saved %d steps as a test in %s\n", c.rec.Steps(), rest)
 	case "/form":
 		f := strings.Fields(rest)
 		if len(f) == 0 {
@@ -372,6 +396,7 @@ func (c *chatSession) send(u plugins.Utterance) {
 		return
 	}
 	c.last = r.Trace
+	c.rec.Turn(u, r)
 	if len(r.Messages) == 0 {
 		fmt.Fprintln(c.out, "(no reply)")
 	}
@@ -381,6 +406,29 @@ func (c *chatSession) send(u plugins.Utterance) {
 	}
 	if c.trace {
 		writeTrace(c.out, r.Trace)
+	} else {
+		writeActionFailures(c.errOut, r.Trace)
+	}
+}
+
+// writeActionFailures prints one line per failed action of a turn with its
+// cause, so a scenario's apology is not all there is to read (the full
+// trace is one /trace away).
+func writeActionFailures(w io.Writer, tr *engine.Trace) {
+	for _, a := range tr.Actions {
+		if a.Success || a.Skipped {
+			continue
+		}
+		cause := a.Error
+		for i := len(a.Calls) - 1; cause == "" && i >= 0; i-- {
+			if cause = a.Calls[i].Error; cause == "" && a.Calls[i].Outcome != "" {
+				cause = a.Calls[i].Outcome
+			}
+		}
+		if cause == "" {
+			cause = "no cause given"
+		}
+		fmt.Fprintf(w, "action %s failed: %s (/trace shows the details)\n", a.Action, cause)
 	}
 }
 

@@ -256,7 +256,7 @@ func TestChatInvalidScenario(t *testing.T) {
 
 func TestChatMissingDirectory(t *testing.T) {
 	code, _, errOut := chat(t, "", filepath.Join(t.TempDir(), "nope"))
-	if code != 1 || !strings.Contains(errOut, "nope") {
+	if code != 2 || !strings.Contains(errOut, "nope: no such file or directory") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
 }

@@ -8,7 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -57,6 +61,8 @@ func newRootCmd(s streams) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = versionString()
+	root.SetVersionTemplate("parley {{.Version}}\n")
 	root.SetIn(s.in)
 	root.SetOut(s.out)
 	root.SetErr(s.err)
@@ -69,6 +75,7 @@ func newRootCmd(s streams) *cobra.Command {
 		newChatCmd(s),
 		newServeCmd(s),
 		newStateCmd(s),
+		newTestCmd(s),
 		newGraphCmd(s),
 		newDiffCmd(s),
 		newFmtCmd(s),
@@ -80,11 +87,81 @@ func newRootCmd(s streams) *cobra.Command {
 func newVersionCmd(s streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the parley version",
+		Short: "Print the parley version, commit and Go version (also parley --version)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(s.out, "parley", Version)
+			fmt.Fprintln(s.out, "parley", versionString())
 			return nil
 		},
 	}
+}
+
+// readBuildInfo returns the build information of the binary; tests replace it.
+var readBuildInfo = debug.ReadBuildInfo
+
+// buildVersion is Version when set at build time, else the module version
+// of the build information (go install ...@v1.2.3), else "dev".
+func buildVersion() string {
+	if bi, ok := readBuildInfo(); ok && Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return Version
+}
+
+// versionString describes the build: the version (Version when set at
+// build time, else the module version), the commit and its time when the
+// binary was built in a git checkout, and the Go version and platform.
+func versionString() string {
+	version, commit, when, modified, goVersion := buildVersion(), "", "", false, runtime.Version()
+	if bi, ok := readBuildInfo(); ok {
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		for _, st := range bi.Settings {
+			switch st.Key {
+			case "vcs.revision":
+				commit = st.Value
+			case "vcs.time":
+				when = st.Value
+			case "vcs.modified":
+				modified = st.Value == "true"
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString(version)
+	if commit == "" {
+		b.WriteString(", commit unknown (not recorded in this build)")
+	} else {
+		if len(commit) > 12 {
+			commit = commit[:12]
+		}
+		b.WriteString(", commit " + commit)
+		if when != "" {
+			b.WriteString(" of " + when)
+		}
+		if modified {
+			b.WriteString(" with uncommitted changes")
+		}
+	}
+	fmt.Fprintf(&b, ", %s %s/%s", goVersion, runtime.GOOS, runtime.GOARCH)
+	return b.String()
+}
+
+// checkScenarioDir fails (exit 2) when dir is missing or not a directory,
+// before anything is loaded: a mistyped path is a usage error, not invalid
+// scenarios (exit 1).
+func checkScenarioDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory: give the directory of the scenarios", dir)
+	}
+	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -88,6 +90,14 @@ func runMock(ctx context.Context, s streams, target string, o mockOptions) error
 	if o.maxRequests < 1 {
 		return fmt.Errorf("--max-requests must be at least 1, got %d", o.maxRequests)
 	}
+	// A path that cannot be read is a usage error (exit 2), as for the other verbs.
+	if _, err := os.Stat(target); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s: %w", target, err)
+	}
 	cfg, err := mock.LoadPath(target)
 	if err != nil {
 		var list diag.List
@@ -95,6 +105,7 @@ func runMock(ctx context.Context, s streams, target string, o mockOptions) error
 			for _, d := range list {
 				fmt.Fprintln(s.err, d.String())
 			}
+			fmt.Fprintf(s.err, "parley mock: %s has %d problem(s)\n", target, len(list))
 			return exitError{1}
 		}
 		return fmt.Errorf("loading mock routes from %s: %w", target, err)

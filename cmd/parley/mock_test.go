@@ -164,12 +164,15 @@ func TestMockCommandBadDeclarations(t *testing.T) {
 	}
 	var out, errb lockedBuffer
 	code := run([]string{"mock", dir, "--addr", "127.0.0.1:0"}, streams{strings.NewReader(""), &out, &errb})
-	want := filepath.ToSlash(dir) + `/bad.yaml:4:7: schema.field_not_allowed: field "statuss" not allowed in mock.routes.0`
+	want := filepath.ToSlash(dir) + `/bad.yaml:4:7: schema.field_not_allowed: field "statuss" not allowed in mock.routes.0 (did you mean "status"?)`
+	want += "\nparley mock: " + dir + " has 1 problem(s)"
 	if code != 1 || strings.TrimSpace(errb.String()) != want {
 		t.Fatalf("exit %d, stderr:\n%s\nwant:\n%s", code, errb.String(), want)
 	}
+	// A path that does not exist is a usage error, as for validate, chat and serve.
+	errb = lockedBuffer{}
 	code = run([]string{"mock", filepath.Join(dir, "missing")}, streams{strings.NewReader(""), &out, &errb})
-	if code != 1 {
-		t.Fatalf("missing path: exit %d", code)
+	if code != 2 || !strings.Contains(errb.String(), "missing: no such file or directory") {
+		t.Fatalf("missing path: exit %d, stderr %q", code, errb.String())
 	}
 }

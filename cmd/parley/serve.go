@@ -43,6 +43,7 @@ type serveOptions struct {
 	adminKeys       []string
 	dev             bool
 	watch           bool
+	allowEmpty      bool
 	poll            time.Duration
 	maxBody         int64
 	maxText         int
@@ -96,8 +97,9 @@ only listens on loopback addresses (127.0.0.1, ::1, localhost).
 
 The scenarios are reloaded when their files change (--watch=false turns this
 off); a change that does not load is rejected and the previous version keeps
-serving. SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server
-after the requests in flight have finished.
+serving, as is a change that leaves no active scenario (unless --allow-empty).
+SIGHUP rereads the files at once. SIGINT or SIGTERM stop the server after
+the requests in flight have finished.
 
 User state lives in the store named by --store (or PARLEY_STORE); the
 default, file:.parley/state.db under the working directory, survives restarts
@@ -126,6 +128,7 @@ addresses (a mock on localhost), as PARLEY_DEV=1 does.`,
 	f.StringArrayVar(&o.adminKeys, "admin-key", nil, "key accepted on every endpoint (repeatable; also "+envAdminKeys+")")
 	f.BoolVar(&o.dev, "dev", false, "development mode: webhook actions may call private and loopback addresses")
 	f.BoolVar(&o.watch, "watch", true, "reload the scenarios when their files change")
+	f.BoolVar(&o.allowEmpty, "allow-empty", false, "with --watch, apply a change that leaves no active scenario (rejected otherwise)")
 	f.DurationVar(&o.poll, "poll", 0, "with --watch, reread the files at this interval instead of using filesystem notifications")
 	f.Int64Var(&o.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body, in bytes")
 	f.IntVar(&o.maxText, "max-text", server.DefaultMaxTextLength, "longest utterance text, in characters")
@@ -299,6 +302,18 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkScenarioDir(o.dir); err != nil {
+		return err
+	}
+	// Development mode comes from --dev or from PARLEY_DEV, which the
+	// webhook kind reads by itself.
+	devFrom := ""
+	switch {
+	case o.dev:
+		devFrom = "--dev"
+	case webhook.DevMode():
+		devFrom = webhook.EnvDev + "=" + os.Getenv(webhook.EnvDev)
+	}
 	newUserRate, err := parseRate(o.newUserRate)
 	if err != nil {
 		return fmt.Errorf("invalid --new-user-rate: %w", err)
@@ -325,7 +340,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 
 	eopts := []engine.Option{engine.WithEnvironment(env), engine.WithLogger(log), engine.WithSessionTimeout(o.sessionTimeout), engine.WithStore(st)}
 	if o.watch {
-		eopts = append(eopts, engine.WithWatch(engine.WatchOptions{Poll: o.poll}))
+		eopts = append(eopts, engine.WithWatch(engine.WatchOptions{Poll: o.poll, AllowEmpty: o.allowEmpty}))
 	}
 	e, err := engine.Open(o.dir, eopts...)
 	if err != nil {
@@ -345,7 +360,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		APIKeys: o.apiKeys, AdminKeys: o.adminKeys,
 		MaxBodyBytes: o.maxBody, MaxTextLength: o.maxText,
 		RateLimit: o.rate, RateBurst: o.burst, TracesPerUser: o.traces,
-		ShutdownTimeout: o.shutdownTimeout, Logger: log,
+		ShutdownTimeout: o.shutdownTimeout, Logger: log, Version: buildVersion(),
 		NewUserRate: newUserRate, NewUserBurst: o.newUserBurst, TrustedProxies: proxies,
 		CORSOrigins: o.corsOrigins, WebchatDir: o.webchatDir,
 	}
@@ -412,8 +427,8 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 	}
 	fmt.Fprintln(s.out)
 	fmt.Fprintf(s.out, "parley serve: state in %s\n", storeName)
-	if o.dev {
-		fmt.Fprintln(s.out, "parley serve: development mode: webhooks may call private and loopback addresses")
+	if devFrom != "" {
+		fmt.Fprintf(s.out, "parley serve: development mode (%s): webhooks may call private and loopback addresses\n", devFrom)
 	}
 	fmt.Fprintf(s.out, "parley serve: listening on %s (webchat at %s/incoming/webchat)\n", base, base)
 	if len(o.adminKeys) > 0 {
@@ -422,7 +437,7 @@ func runServe(ctx context.Context, s streams, o serveOptions) error {
 		fmt.Fprintf(s.out, "parley serve: preview at %s/preview\n", base)
 	}
 	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("dir", o.dir),
-		slog.Int("api_keys", len(o.apiKeys)), slog.Int("admin_keys", len(o.adminKeys)), slog.Bool("dev", o.dev), slog.Bool("watch", w != nil))
+		slog.Int("api_keys", len(o.apiKeys)), slog.Int("admin_keys", len(o.adminKeys)), slog.Bool("dev", devFrom != ""), slog.Bool("watch", w != nil))
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

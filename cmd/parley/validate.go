@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -33,14 +36,16 @@ type validateReport struct {
 func newValidateCmd(s streams) *cobra.Command {
 	o := &validateOptions{}
 	cmd := &cobra.Command{
-		Use:   "validate [DIR]",
-		Short: "Check the scenarios of a directory (default \"scenarios\")",
+		Use:   "validate [DIR|FILE]",
+		Short: "Check the scenarios of a directory (default \"scenarios\") or a file",
 		Long: `Validate loads every .cue, .yaml and .yml file under DIR (default "scenarios") as one
 configuration, checks it against the schema, compiles every expression and checks every
-reference, exactly as the engine does before serving it.
+reference, exactly as the engine does before serving it. Given a FILE, it validates that
+file alone as a configuration.
 
 It exits 0 when the configuration is valid and 1 when it is not, printing one
-diagnostic a line: file:line:col: code: message.
+diagnostic a line: file:line:col: code: message. It exits 2 when DIR or FILE
+cannot be read, or on a usage error.
 
 A valid configuration is then linted for what the schema cannot catch (codes
 lint.*): an expression reading an attribute nothing declares or sets, turns and
@@ -51,6 +56,7 @@ same utterance. Lints are warnings; --strict makes them errors (exit 1). A
 comment "parley:ignore CODE" on the line of a lint or the line above silences it
 (// in CUE, # in YAML).`,
 		Example: `  parley validate
+  parley validate scenarios/greeter/greeter.cue
   parley validate ./bots --format json
   parley validate --strict`,
 		Args: cobra.MaximumNArgs(1),
@@ -71,7 +77,34 @@ func (o *validateOptions) run(s streams, dir string) error {
 	if o.format != "text" && o.format != "json" {
 		return fmt.Errorf("unknown --format %q: use text or json", o.format)
 	}
-	cfg, err := dsl.LoadDir(dir, dsl.Options{})
+	// A path that cannot be read is a usage error (exit 2), not invalid scenarios.
+	st, err := os.Stat(dir)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		err = fmt.Errorf("%s: %w", dir, err)
+		if o.format == "json" {
+			list := diag.List{{File: dir, Code: diag.CodeIO, Message: err.Error()}}
+			b, _ := json.MarshalIndent(validateReport{Dir: dir, Scenarios: []string{}, Diagnostics: list.JSON(), Warnings: diag.List(nil).JSON()}, "", "  ")
+			fmt.Fprintln(s.out, string(b))
+		}
+		return err
+	}
+	var cfg *dsl.Config
+	files := 1
+	if st.IsDir() {
+		cfg, err = dsl.LoadDir(dir, dsl.Options{})
+		if names, lerr := dsl.ScenarioFiles(os.DirFS(dir)); lerr == nil {
+			files = len(names)
+		}
+	} else {
+		if !dsl.IsScenarioFile(filepath.Base(dir)) {
+			return fmt.Errorf("%s is not a scenario file: validate a .cue, .yaml or .yml file, or a directory", dir)
+		}
+		cfg, err = dsl.LoadFile(dir, dsl.Options{})
+	}
 	var list diag.List
 	if err != nil && !errors.As(err, &list) {
 		list = diag.List{{File: dir, Code: diag.CodeIO, Message: err.Error()}}
@@ -82,7 +115,7 @@ func (o *validateOptions) run(s streams, dir string) error {
 	}
 	failed := err != nil || o.strict && len(warnings) > 0
 	if o.format == "json" {
-		r := validateReport{Dir: dir, Valid: !failed, Scenarios: []string{}, Diagnostics: list.JSON(), Warnings: warnings.JSON()}
+		r := validateReport{Dir: dir, Valid: !failed, Files: files, Scenarios: []string{}, Diagnostics: list.JSON(), Warnings: warnings.JSON()}
 		if cfg != nil {
 			r.Version, r.Files = cfg.Version, len(cfg.Files)
 			for _, sc := range cfg.Scenarios {

@@ -150,12 +150,12 @@ func TestValidateDefaultDirAndErrors(t *testing.T) {
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
-	// No ./scenarios directory: exit 1 with an io diagnostic.
-	code, out, _ := runCLI(t, "validate")
-	if code != 1 || !strings.HasPrefix(out, "scenarios: io: reading scenario directory") {
-		t.Errorf("exit %d, out %q", code, out)
+	// No ./scenarios directory: exit 2, as for other errors that are not invalid scenarios.
+	code, out, errOut := runCLI(t, "validate")
+	if code != 2 || out != "" || !strings.Contains(errOut, "scenarios: no such file or directory") {
+		t.Errorf("exit %d, out %q, stderr %q", code, out, errOut)
 	}
-	code, _, errOut := runCLI(t, "validate", "--format", "xml")
+	code, _, errOut = runCLI(t, "validate", "--format", "xml")
 	if code != 2 || !strings.Contains(errOut, `unknown --format "xml"`) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}

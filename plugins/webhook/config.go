@@ -95,6 +95,7 @@ type settings struct {
 	allowPrivate bool
 	signing      *signing
 	secretNames  []string // every secret the templates and expressions name
+	envNames     []string // every env.NAME the templates and expressions name
 }
 
 type header struct {
@@ -138,12 +139,13 @@ func requestEnv(inputs []string) expression.Env {
 			in[n] = expression.Any
 		}
 	}
-	return expression.Env{"input": in, "secret": expression.Open(nil)}
+	return expression.Env{"input": in, "secret": expression.Open(nil), "env": expression.Open(nil)}
 }
 
 func responseEnv(inputs []string) expression.Env {
 	env := requestEnv(inputs)
 	delete(env, "secret") // a secret has no business in outputs
+	delete(env, "env")
 	env["response"] = expression.Env{
 		"status":  expression.Int,
 		"headers": expression.Env{"[[__extra_keys__]]": expression.String},
@@ -392,6 +394,12 @@ func compile(cfg plugins.ActionConfig) (*settings, error) {
 	}
 
 	s.secretNames = appendSecretNames(s.secretNames, sources)
+	s.envNames = appendRefNames(nil, envRef, sources)
+	for _, n := range s.envNames {
+		if looksSecret.MatchString(n) {
+			fail("env."+n, "env.%s looks like a secret, and env values are shown in traces: read it as secret.%s, which is redacted", n, n)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -460,18 +468,33 @@ func (n *bodyNode) eval(env map[string]any) (any, error) {
 
 var (
 	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	secretRef  = regexp.MustCompile(`\bsecret\s*(?:\?\.|\.)\s*([A-Za-z_][A-Za-z0-9_]*)|\bsecret\s*\[\s*["'\x60]([^"'\x60]+)["'\x60]\s*\]`)
+	// secretRef and envRef match secret.NAME, secret?.NAME and
+	// secret["NAME"] (env alike), not a field of that name (input.secret.NAME).
+	secretRef = namespaceRef("secret")
+	envRef    = namespaceRef("env")
+	// looksSecret matches environment variable names that hold credentials.
+	looksSecret = regexp.MustCompile(`(?i)secret|token|passw|api_?key|private_?key|credential`)
 )
+
+// namespaceRef matches literal references into the namespace ns.
+func namespaceRef(ns string) *regexp.Regexp {
+	return regexp.MustCompile(`(?:^|[^.\w$])` + ns + `\s*(?:\?\.|\.)\s*([A-Za-z_][A-Za-z0-9_]*)|(?:^|[^.\w$])` + ns + `\s*\[\s*["'\x60]([^"'\x60]+)["'\x60]\s*\]`)
+}
 
 // appendSecretNames adds the secrets that sources name literally
 // (secret.NAME or secret["NAME"]); only those are looked up and passed to expressions.
 func appendSecretNames(names []string, sources []string) []string {
+	return appendRefNames(names, secretRef, sources)
+}
+
+// appendRefNames adds the names that sources reference with re, once each.
+func appendRefNames(names []string, re *regexp.Regexp, sources []string) []string {
 	seen := map[string]bool{}
 	for _, n := range names {
 		seen[n] = true
 	}
 	for _, src := range sources {
-		for _, m := range secretRef.FindAllStringSubmatch(src, -1) {
+		for _, m := range re.FindAllStringSubmatch(src, -1) {
 			n := m[1]
 			if n == "" {
 				n = m[2]

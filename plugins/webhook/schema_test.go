@@ -117,3 +117,24 @@ func TestLoadReportsProblemsAtTheirPosition(t *testing.T) {
 		})
 	}
 }
+
+// TestDurationErrorsSayWhatIsAllowed: a duration that does not parse is
+// reported with what durations look like, not as if the default were the
+// only value allowed.
+func TestDurationErrorsSayWhatIsAllowed(t *testing.T) {
+	for _, body := range []string{
+		`			url: "https://x.example"
+			timeout: "2 seconds"`,
+		`			url: "https://x.example"
+			breaker: cooldown: "2 seconds"`,
+	} {
+		_, diags := load(t, body)
+		if len(diags) != 1 {
+			t.Fatalf("want one diagnostic: %v", diags)
+		}
+		msg := diags[0].Message
+		if !strings.Contains(msg, `"2 seconds"`) || !strings.Contains(msg, `a duration such as "2s", "500ms"`) || strings.Contains(msg, `want "5s"`) {
+			t.Errorf("%s", diags[0])
+		}
+	}
+}

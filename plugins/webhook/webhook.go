@@ -42,6 +42,15 @@
 // as Authorization are always redacted in traces, but a literal credential
 // lives in git: use {{ secret.NAME }}.
 //
+// # Environment values
+//
+// Values that configure a call but are not secret, such as a service's URL,
+// are read as {{ env.NAME }} (env.NAME in expressions): the environment
+// variable NAME (Options.Env), looked up at each call like a secret, a
+// missing one failing the call, but shown in traces as it is. A name that
+// looks like a credential (SECRET, TOKEN, PASSWORD, API_KEY ...) is refused
+// at load time: read it as secret.NAME.
+//
 // # Faults
 //
 // Each attempt is bounded by timeout (default 5s) and the whole call,
@@ -142,6 +151,9 @@ const (
 type Options struct {
 	// Secrets resolves secret.NAME; nil means the process environment.
 	Secrets Secrets
+	// Env resolves env.NAME, values that are not secret (a service's URL)
+	// and are shown in traces as they are; nil means os.LookupEnv.
+	Env func(name string) (string, bool)
 	// AllowPrivate lets every action reach private and loopback addresses (development mode).
 	AllowPrivate bool
 	// Now is the breakers' clock; nil means time.Now.
@@ -153,10 +165,7 @@ type Options struct {
 // now) and then the process environment.
 func OptionsFromEnv() (Options, error) {
 	var o Options
-	switch strings.ToLower(os.Getenv(EnvDev)) {
-	case "1", "true", "yes", "on":
-		o.AllowPrivate = true
-	}
+	o.AllowPrivate = DevMode()
 	o.Secrets = EnvSecrets()
 	if path := os.Getenv(EnvSecretsFile); path != "" {
 		file, err := LoadSecretsFile(path)
@@ -166,6 +175,16 @@ func OptionsFromEnv() (Options, error) {
 		o.Secrets = ChainSecrets(file, EnvSecrets())
 	}
 	return o, nil
+}
+
+// DevMode reports whether PARLEY_DEV asks for development mode (1, true,
+// yes or on, in any case).
+func DevMode() bool {
+	switch strings.ToLower(os.Getenv(EnvDev)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
 }
 
 // Kind returns the webhook action kind configured with opts.
@@ -208,15 +227,16 @@ func init() { plugins.Global().MustRegisterAction(EnvKind()) }
 // renderEnv holds the maps a call renders its templates and body with:
 // recycled, as nothing keeps them past the call (templates render strings,
 // and a body is encoded at once), and cleared, secrets included, before reuse.
-type renderEnv struct{ env, secrets map[string]any }
+type renderEnv struct{ env, secrets, vars map[string]any }
 
 var renderEnvs = sync.Pool{New: func() any {
-	return &renderEnv{env: make(map[string]any, 2), secrets: make(map[string]any, 1)}
+	return &renderEnv{env: make(map[string]any, 3), secrets: make(map[string]any, 1), vars: make(map[string]any, 1)}
 }}
 
 func (re *renderEnv) release() {
 	clear(re.env)
 	clear(re.secrets)
+	clear(re.vars)
 	renderEnvs.Put(re)
 }
 
@@ -233,6 +253,7 @@ type Action struct {
 	name      string
 	s         *settings
 	secrets   Secrets
+	env       func(string) (string, bool)
 	client    *resty.Client
 	transport *http.Transport
 	breaker   *breaker
@@ -248,7 +269,10 @@ func New(opts Options, cfg plugins.ActionConfig) (*Action, error) {
 	if opts.AllowPrivate {
 		s.allowPrivate = true
 	}
-	a := &Action{name: cfg.Name, s: s, secrets: opts.Secrets}
+	a := &Action{name: cfg.Name, s: s, secrets: opts.Secrets, env: opts.Env}
+	if a.env == nil {
+		a.env = os.LookupEnv
+	}
 	if a.secrets == nil {
 		a.secrets = EnvSecrets()
 	}
@@ -499,13 +523,21 @@ func (a *Action) Run(ctx context.Context, req plugins.ActionRequest) plugins.Act
 		secrets[n] = v
 		c.red.add(v)
 	}
+	vars := re.vars
+	for _, n := range a.s.envNames {
+		v, ok := a.env(n)
+		if !ok {
+			return c.fail(OutcomeRequestError, "env.%s is not set (environment variable %s)", n, n)
+		}
+		vars[n] = v
+	}
 	inputs := req.Inputs
 	if inputs == nil {
 		inputs = map[string]any{}
 	}
 	c.inputs = inputs
 	env := re.env
-	env["input"], env["secret"] = inputs, secrets
+	env["input"], env["secret"], env["env"] = inputs, secrets, vars
 
 	rawURL, err := a.s.url.Render(env)
 	c.trace.URL = c.red.string(rawURL)

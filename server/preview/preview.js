@@ -8,17 +8,24 @@
 //   POST /api/users/{id}/context    set a custom attribute {"key","text"} or {"key","value"}
 //   GET  /api/users/{id}/traces     the user's last turn traces
 //   GET  /api/scenarios             version, scenarios, last reload, diagnostics
+//   GET  /api/events?user=ID        server-sent events: the scenario status and the
+//                                   user's contexts and traces, pushed as they change
 //
-// The admin key comes from the URL fragment (#key=...) or a prompt, is kept in
-// sessionStorage (this tab only) and is sent as "Authorization: Bearer KEY".
-// All data shown comes from the server and is inserted as text, never as HTML.
+// The event stream is read with fetch (EventSource cannot send the key), and
+// is opened again after a failure; while it is down, the page reads the
+// context and traces after each turn instead.
+//
+// The admin key comes from the URL fragment (#key=...) or the key form of the
+// page, is kept in sessionStorage (this tab only) and is sent as
+// "Authorization: Bearer KEY". All data shown comes from the server and is
+// inserted as text, never as HTML. Every time is shown as HH:MM:SS, local time.
 (function () {
   'use strict';
 
   var KEY_STORAGE = 'parley.preview.adminKey';
   var USER_STORAGE = 'parley.preview.userId';
   var DEFAULT_USER = 'preview-user';
-  var POLL_MS = 5000;
+  var STREAM_RETRY_MS = 2000;
   var MAX_ERRORS = 20;
   var RESTART_INTENT = 'intent.core.restart';
 
@@ -66,7 +73,6 @@
   // -------------------------------------------------------------- admin key
 
   var adminKey = null;
-  var keyDeclined = false;
 
   function setKey(k) {
     adminKey = k ? k : null;
@@ -96,14 +102,17 @@
     try { window.history.replaceState(null, '', url); } catch (e) { /* keep the fragment */ }
   }
 
-  function askKey(reason) {
-    var k = window.prompt((reason ? reason + '\n\n' : '') +
-      'Admin key (sent as Authorization: Bearer, kept in this tab only). Leave empty for none:', '');
-    if (k === null) return false;
-    keyDeclined = false;
-    setKey(k.trim());
-    return true;
+  // showKeyForm opens the key form of the page, saying why when the server asked.
+  function showKeyForm(reason) {
+    var form = $('key-form');
+    $('key-reason').textContent = reason || '';
+    $('key-reason').hidden = !reason;
+    form.hidden = false;
+    $('key-input').value = '';
+    $('key-input').focus();
   }
+
+  function hideKeyForm() { $('key-form').hidden = true; }
 
   // ------------------------------------------------------------------- HTTP
 
@@ -119,9 +128,9 @@
   // request sends a JSON request and returns the decoded JSON answer. Every
   // failure (network, HTTP status, invalid JSON) is thrown as an APIError
   // whose message says what was attempted and what went wrong, using the
-  // server's {"error":{"code","message"}} body when there is one. A 401 asks
-  // for the admin key once (when interactive) and retries.
-  function request(method, path, body, interactive) {
+  // server's {"error":{"code","message"}} body when there is one. A 401
+  // opens the key form (or retries, when the key changed meanwhile).
+  function request(method, path, body) {
     var usedKey = adminKey;
     var headers = { 'Accept': 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -151,13 +160,8 @@
           return data;
         }
         if (res.status === 401) {
-          if (adminKey !== usedKey) return request(method, path, body, interactive);
-          if (interactive && !keyDeclined) {
-            if (askKey('The server asks for an admin key (' + what + ' answered 401).')) {
-              return request(method, path, body, false);
-            }
-            keyDeclined = true;
-          }
+          if (adminKey !== usedKey) return request(method, path, body);
+          showKeyForm(usedKey ? 'The server refused this admin key (' + what + ' answered 401).' : 'The server asks for an admin key (' + what + ' answered 401).');
         }
         var e = data && data.error;
         var msg;
@@ -178,7 +182,7 @@
     if (window.console) console.error('parley preview:', err);
     var list = $('error-list');
     var item = el('li', null,
-      el('time', { class: 'muted small' }, new Date().toLocaleTimeString()), ' ',
+      el('time', { class: 'muted small', 'data-testid': 'time' }, clock(new Date())), ' ',
       el('span', { class: 'error-text' }, msg), ' ',
       el('button', {
         type: 'button', class: 'btn btn-small btn-ghost', 'aria-label': 'Dismiss',
@@ -199,11 +203,16 @@
     return (ns / 1e9).toFixed(2) + ' s';
   }
 
+  function two(n) { return (n < 10 ? '0' : '') + n; }
+
+  // clock is the one time format of the page: HH:MM:SS, local time.
+  function clock(d) { return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds()); }
+
   function formatTime(t) {
     if (!t) return '';
     var d = new Date(t);
     if (isNaN(d.getTime()) || d.getFullYear() < 2) return '';
-    return d.toLocaleTimeString();
+    return clock(d);
   }
 
   function shortVersion(v) { return v && v.length > 12 ? v.slice(0, 12) : (v || '–'); }
@@ -255,22 +264,26 @@
       $(p[1]).replaceChildren(kvTable(c[p[0]], prev ? (prev[p[0]] || {}) : null, 'No attributes.'));
     });
     lastContexts = { uid: uid, c: c };
-    $('context-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+    $('context-updated').textContent = 'updated ' + clock(new Date());
+  }
+
+  // renderNewUser shows the empty panels of a user the engine has never seen.
+  function renderNewUser(uid) {
+    renderContexts({ user: {}, session: {}, conversation: {}, global: {} }, uid);
+    $('context-updated').textContent = 'new user: no state yet';
   }
 
   function refreshContext() {
     var uid = currentUser();
     if (!uid) return Promise.resolve();
-    return request('GET', userPath(uid, '/context'), undefined, true).then(function (c) {
+    return request('GET', userPath(uid, '/context'), undefined).then(function (c) {
       if (uid !== currentUser()) return;
       if (!c || typeof c !== 'object') throw new APIError('GET ' + userPath(uid, '/context') + ': the answer is not a JSON object', 200, 'invalid_response');
       renderContexts(c, uid);
     }).catch(function (err) {
       if (uid !== currentUser()) return;
       if (err.status === 404) {
-        // A user the engine has never seen: nothing to show yet.
-        renderContexts({ user: {}, session: {}, conversation: {}, global: {} }, uid);
-        $('context-updated').textContent = 'new user: no state yet';
+        renderNewUser(uid); // a user the engine has never seen: nothing to show yet
         return;
       }
       $('context-updated').textContent = 'not updated: see Problems';
@@ -281,8 +294,11 @@
   // ----------------------------------------------------------------- traces
 
   var traceOpen = {};
+  var olderOpen = false;
 
-  function traceKey(t, i) { return (t.time || '') + '|' + i; }
+  // traceKey identifies a turn across renderings (its index shifts once the
+  // server's ring of traces is full).
+  function traceKey(t, i) { return t.time ? t.time + '|' + (t.config_version || '') : 'i' + i; }
 
   function positionText(p) {
     if (!p || !p.conversation) return 'not in a conversation';
@@ -420,8 +436,16 @@
       $('traces-count').textContent = '';
       return;
     }
-    var nodes = [];
-    for (var i = traces.length - 1; i >= 0; i--) nodes.push(renderTrace(traces[i], i, traces.length));
+    // The newest turn, then the older ones in a group that collapses as one.
+    var nodes = [renderTrace(traces[traces.length - 1], traces.length - 1, traces.length)];
+    if (traces.length > 1) {
+      var older = el('details', { class: 'older-traces', 'data-testid': 'older-traces' },
+        el('summary', null, 'Older turns (' + (traces.length - 1) + ')'));
+      for (var i = traces.length - 2; i >= 0; i--) older.append(renderTrace(traces[i], i, traces.length));
+      older.open = olderOpen;
+      older.addEventListener('toggle', function () { olderOpen = older.open; });
+      nodes.push(older);
+    }
     box.replaceChildren.apply(box, nodes);
     $('traces-count').textContent = traces.length + ' turn' + (traces.length === 1 ? '' : 's') + ', newest first';
   }
@@ -429,7 +453,7 @@
   function refreshTraces() {
     var uid = currentUser();
     if (!uid) return Promise.resolve();
-    return request('GET', userPath(uid, '/traces'), undefined, true).then(function (data) {
+    return request('GET', userPath(uid, '/traces'), undefined).then(function (data) {
       if (uid !== currentUser()) return;
       var traces = data && Array.isArray(data.traces) ? data.traces : (Array.isArray(data) ? data : null);
       if (!traces) throw new APIError('GET ' + userPath(uid, '/traces') + ': the answer has no "traces" list', 200, 'invalid_response');
@@ -443,8 +467,6 @@
   }
 
   // -------------------------------------------------------------- scenarios
-
-  var scenarioErrorShown = null;
 
   function renderScenarios(s) {
     var box = $('scenario-status');
@@ -482,22 +504,6 @@
       dbox.replaceChildren();
       dbox.hidden = true;
     }
-  }
-
-  function refreshScenarios(interactive) {
-    return request('GET', '/api/scenarios', undefined, interactive).then(function (s) {
-      if (!s || typeof s !== 'object') throw new APIError('GET /api/scenarios: the answer is not a JSON object', 200, 'invalid_response');
-      scenarioErrorShown = null;
-      renderScenarios(s);
-    }).catch(function (err) {
-      var box = $('scenario-status');
-      box.replaceChildren(el('span', { class: 'status-item err-text' }, 'Scenario status unavailable: ' + err.message));
-      // Polling repeats the same failure: log it once until it changes.
-      if (scenarioErrorShown !== err.message) {
-        scenarioErrorShown = err.message;
-        reportError(err);
-      }
-    });
   }
 
   // ------------------------------------------------------------------- chat
@@ -695,7 +701,7 @@
     if (!messageBody(m && m.type, d, bubble)) {
       bubble.append(el('pre', { class: 'body' }, (m && m.type ? m.type + ': ' : '') + pretty(d)));
     }
-    var meta = [m && m.intent, d.time].filter(Boolean).join(' · ');
+    var meta = [m && m.intent, clock(new Date())].filter(Boolean).join(' · ');
     chatLog().append(el('div', { class: 'msg msg-bot', 'data-testid': 'bot-message', 'data-type': (m && m.type) || '', 'data-intent': (m && m.intent) || '' },
       el('div', { class: 'who visually-hidden' }, 'Bot said:'),
       bubble,
@@ -747,7 +753,7 @@
       var c = { type: content.type, author: uid, data: content.data || {} };
       if (content.callback_id !== undefined) c.callback_id = content.callback_id;
       var body = { notification: 'message', user_id: uid, author: uid, content: c };
-      return request('POST', '/incoming/webchat', body, true).then(function (msgs) {
+      return request('POST', '/incoming/webchat', body).then(function (msgs) {
         msgs = answerMessages(msgs);
         if (!msgs) throw new APIError('POST /incoming/webchat: the answer is neither a message nor a list of messages', 200, 'invalid_response');
         if (uid === currentUser()) {
@@ -761,6 +767,7 @@
         return false;
       }).then(function (ok) {
         setBusy(-1);
+        if (streamLive) return ok; // the event stream brings the context and the trace
         return Promise.all([refreshContext(), refreshTraces()]).then(function () { return ok; });
       });
     };
@@ -770,7 +777,7 @@
   }
 
   function openChat() {
-    appendSystem('Chat opened as ' + currentUser() + ' · ' + new Date().toLocaleTimeString());
+    appendSystem('Chat opened as ' + currentUser() + ' · ' + clock(new Date()));
     sendTurn({ type: 'chat_open', data: {} });
   }
 
@@ -810,14 +817,14 @@
     var btn = $('attr-set');
     btn.disabled = true;
     setAttrResult('pending', 'Setting ' + key + '…');
-    request('POST', userPath(uid, '/context'), body, true).then(function (c) {
+    request('POST', userPath(uid, '/context'), body).then(function (c) {
       setAttrResult('ok', 'Set ' + key + ' = ' + shown + ' for ' + uid + '.');
       $('attr-key').value = '';
       $('attr-value').value = '';
       $('attr-key').focus();
       if (uid !== currentUser()) return undefined;
       if (c && typeof c === 'object' && c.user) { renderContexts(c, uid); return undefined; }
-      return refreshContext();
+      return streamLive ? undefined : refreshContext();
     }).catch(function (err) {
       setAttrResult('error', err.message);
     }).then(function () {
@@ -827,8 +834,100 @@
 
   // ------------------------------------------------------------------ setup
 
-  function refreshAll(interactive) {
-    return Promise.all([refreshScenarios(interactive), refreshContext(), refreshTraces()]);
+  // ----------------------------------------------------------- event stream
+
+  var stream = null;      // the AbortController of the open stream
+  var streamLive = false; // the stream is open and has sent its first events
+  var streamTimer = null;
+  var streamErrorShown = null;
+
+  function setLive(state, title) {
+    var s = $('live-status');
+    s.textContent = state === 'live' ? 'Live' : (state === 'connecting' ? 'Connecting…' : 'Offline: reconnecting');
+    s.className = 'live-status live-' + state;
+    s.title = title || '';
+    streamLive = state === 'live';
+  }
+
+  // onEvent renders one server-sent event.
+  function onEvent(name, data, uid) {
+    if (name === 'scenarios') { renderScenarios(data); return; }
+    if (!data || data.user !== uid || uid !== currentUser()) return;
+    if (name === 'context') {
+      if (data.known && data.contexts) renderContexts(data.contexts, uid); else renderNewUser(uid);
+      setLive('live');
+    } else if (name === 'traces') {
+      renderTraces(Array.isArray(data.traces) ? data.traces : []);
+    }
+  }
+
+  // connectStream opens (again) the event stream of the current user.
+  function connectStream() {
+    if (stream) stream.abort();
+    if (streamTimer) { window.clearTimeout(streamTimer); streamTimer = null; }
+    var ctl = new AbortController();
+    stream = ctl;
+    var uid = currentUser();
+    var path = '/api/events' + (uid ? '?user=' + encodeURIComponent(uid) : '');
+    var headers = { 'Accept': 'text/event-stream' };
+    var usedKey = adminKey;
+    if (usedKey) headers['Authorization'] = 'Bearer ' + usedKey;
+    setLive('connecting');
+    var retry = function (why) {
+      if (ctl.signal.aborted) return;
+      setLive('offline', why);
+      streamTimer = window.setTimeout(connectStream, STREAM_RETRY_MS);
+    };
+    fetch(path, { headers: headers, cache: 'no-store', credentials: 'same-origin', signal: ctl.signal }).then(function (res) {
+      if (res.status === 401) {
+        setLive('offline', 'the server asks for an admin key');
+        showKeyForm(usedKey ? 'The server refused this admin key.' : 'The server asks for an admin key to show the scenarios, contexts and traces.');
+        return undefined;
+      }
+      if (!res.ok || !res.body) {
+        return res.text().then(function (text) {
+          var msg = 'GET ' + path + ' → ' + res.status;
+          try { var e = JSON.parse(text).error; if (e) msg += ' ' + e.code + ': ' + e.message; } catch (x) { /* not JSON */ }
+          if (streamErrorShown !== msg) { streamErrorShown = msg; reportError(new APIError(msg, res.status, 'stream')); }
+          if (res.status === 403 || res.status === 400) { setLive('offline', msg); return; } // trying again cannot help
+          retry(msg);
+        });
+      }
+      streamErrorShown = null;
+      if (!uid) setLive('live');
+      var reader = res.body.getReader();
+      var decoder = new TextDecoder();
+      var buf = '';
+      var pump = function () {
+        return reader.read().then(function (r) {
+          if (r.done) { retry('the stream ended'); return undefined; }
+          buf += decoder.decode(r.value, { stream: true });
+          var at;
+          while ((at = buf.indexOf('\n\n')) >= 0) {
+            var block = buf.slice(0, at);
+            buf = buf.slice(at + 2);
+            var name = 'message';
+            var data = [];
+            block.split('\n').forEach(function (line) {
+              if (line.slice(0, 6) === 'event:') name = line.slice(6).trim();
+              else if (line.slice(0, 5) === 'data:') data.push(line.slice(5).replace(/^ /, ''));
+            });
+            if (!data.length) continue; // a heartbeat
+            var value;
+            try { value = JSON.parse(data.join('\n')); } catch (e) { reportError(new Error('an event ' + name + ' that is not JSON')); continue; }
+            if (!ctl.signal.aborted) onEvent(name, value, uid);
+          }
+          return pump();
+        });
+      };
+      return pump();
+    }).catch(function (err) {
+      if (!ctl.signal.aborted) retry('could not reach the server (' + (err && err.message ? err.message : err) + ')');
+    });
+  }
+
+  function refreshAll() {
+    connectStream();
   }
 
   function onUserChange() {
@@ -836,9 +935,9 @@
     if (uid) store.set(USER_STORAGE, uid);
     lastContexts = null;
     traceOpen = {};
+    olderOpen = false;
     chatLog().replaceChildren(el('p', { class: 'chat-empty muted' }, 'Press Open chat to start a conversation as ' + (uid || 'this user') + '.'));
-    refreshContext();
-    refreshTraces();
+    connectStream();
   }
 
   function init() {
@@ -851,8 +950,23 @@
     var savedUser = store.get(USER_STORAGE);
     $('user-id').value = savedUser || $('user-id').value || DEFAULT_USER;
 
-    $('admin-key').addEventListener('click', function () { if (askKey()) refreshAll(true); });
-    $('refresh-all').addEventListener('click', function () { refreshAll(true); });
+    $('admin-key').addEventListener('click', function () {
+      if ($('key-form').hidden) showKeyForm(''); else hideKeyForm();
+    });
+    $('key-form').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      setKey($('key-input').value.trim());
+      $('key-input').value = '';
+      hideKeyForm();
+      refreshAll();
+    });
+    $('key-forget').addEventListener('click', function () {
+      setKey('');
+      hideKeyForm();
+      refreshAll();
+    });
+    $('key-cancel').addEventListener('click', hideKeyForm);
+    $('refresh-all').addEventListener('click', function () { refreshAll(); });
     $('errors-clear').addEventListener('click', function () { $('error-list').replaceChildren(); $('errors').hidden = true; });
     $('open-chat').addEventListener('click', openChat);
     $('restart-chat').addEventListener('click', restartChat);
@@ -870,11 +984,9 @@
     });
     $('attr-form').addEventListener('submit', onSetAttribute);
 
-    // Scenario status first (it may ask for the key), then the user panels.
-    refreshScenarios(true).then(function () { return Promise.all([refreshContext(), refreshTraces()]); });
-    window.setInterval(function () {
-      if (document.visibilityState === 'visible') refreshScenarios(false);
-    }, POLL_MS);
+    // One stream brings the scenario status and the user's panels, and
+    // pushes every change: no polling.
+    connectStream();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
