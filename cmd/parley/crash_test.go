@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,11 +70,27 @@ const crashScenario = `scenarios: crash: conversations: main: {
 type serveProc struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *syncBuffer
+	stderr *procOutput
 	done   chan error
 }
 
-// syncBuffer (test_test.go) is a bytes.Buffer safe for a writer and readers at once.
+// procOutput is a process's output, safe for its writer and readers at once.
+type procOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *procOutput) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *procOutput) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // startServeProc starts `parley serve` in dir with args and, when wait is
 // set, waits for it to listen.
@@ -92,7 +109,7 @@ func startServeProc(t *testing.T, exe, dir string, wait bool, args ...string) *s
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &serveProc{cmd: cmd, stderr: &procOutput{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
