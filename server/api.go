@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/parleyhq/parley/diag"
 	"github.com/parleyhq/parley/engine"
@@ -78,6 +79,9 @@ func known(c engine.Contexts) bool {
 func (s *Server) contextError(w http.ResponseWriter, err error) {
 	if errors.Is(err, engine.ErrClosed) {
 		s.reject(w, http.StatusServiceUnavailable, CodeUnavailable, "the engine is shutting down")
+		return
+	}
+	if s.rejectStore(w, "reading a user context", err) {
 		return
 	}
 	s.log.Error("reading a user context failed", slog.Any("error", err))
@@ -181,6 +185,9 @@ func (s *Server) setError(w http.ResponseWriter, err error) {
 		s.reject(w, http.StatusServiceUnavailable, CodeUnavailable, "the engine is shutting down")
 		return
 	}
+	if s.rejectStore(w, "setting a user attribute", err) {
+		return
+	}
 	s.reject(w, http.StatusUnprocessableEntity, CodeUnprocessable, err.Error())
 }
 
@@ -250,8 +257,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
 }
 
+// readyPingTimeout bounds the store check of /readyz.
+const readyPingTimeout = time.Second
+
 // readyz handles GET /readyz: a configuration with at least one active
-// scenario is loaded and the server is not shutting down.
+// scenario is loaded, the server is not shutting down and the store answers
+// (engine.Ping).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "shutting down")
@@ -272,6 +283,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		// Every turn would get the default no-match reply.
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable,
 			fmt.Sprintf("no active scenario: version %s has %d scenario(s), none active", cfg.Version, len(cfg.Scenarios)))
+		return
+	}
+	// A store that can go away (Redis) must answer: a replica that cannot
+	// reach it should get no traffic.
+	ctx, cancel := context.WithTimeout(r.Context(), readyPingTimeout)
+	defer cancel()
+	if err := s.eng.Ping(ctx); err != nil {
+		s.log.Warn("not ready: the store does not answer", slog.Any("error", err))
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the state store is unavailable")
 		return
 	}
 	writeJSON(w, map[string]string{"status": "ready", "version": cfg.Version})

@@ -2,8 +2,12 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/parleyhq/parley/plugins/store"
 )
 
 // Error codes of JSON error responses.
@@ -19,7 +23,36 @@ const (
 	CodeRateLimited          = "rate_limited"
 	CodeInternal             = "internal"
 	CodeUnavailable          = "unavailable"
+	CodeConflict             = "conflict"
 )
+
+// storeFailure maps a store failure behind an engine error to an answer:
+// 503 while the store cannot be reached (Redis away), 409 while another
+// replica runs a turn of the same user (it holds the user's lease) or
+// changed the user's state meanwhile. Either way the turn did not happen
+// and may be sent again. ok is false for any other error.
+func storeFailure(err error) (status int, code, message string, ok bool) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, CodeUnavailable, "the state store is unavailable; nothing was changed, retry in a moment", true
+	case errors.Is(err, store.ErrLeaseHeld), errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, CodeConflict, "another turn of this user is in progress (on another replica); nothing was changed, retry", true
+	}
+	return 0, "", "", false
+}
+
+// rejectStore answers a store failure (see storeFailure) with Retry-After
+// and logs it; it reports false, answering nothing, for other errors.
+func (s *Server) rejectStore(w http.ResponseWriter, what string, err error) bool {
+	status, code, message, ok := storeFailure(err)
+	if !ok {
+		return false
+	}
+	s.log.Warn(what+": store failure", slog.Int("status", status), slog.Any("error", err))
+	w.Header().Set("Retry-After", "1")
+	s.reject(w, status, code, message)
+	return true
+}
 
 // ErrorBody is the JSON body of every 4xx and 5xx response:
 // {"error":{"code":"...","message":"..."}}.

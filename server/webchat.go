@@ -369,6 +369,9 @@ func (s *Server) webchat(w http.ResponseWriter, r *http.Request) {
 			s.reject(w, http.StatusServiceUnavailable, CodeUnavailable, "the engine is shutting down")
 			return
 		}
+		if s.rejectStore(w, "turn", err) { // the error names the user
+			return
+		}
 		s.log.Error("turn failed", slog.String("user", req.UserID), slog.Any("error", err))
 		s.reject(w, http.StatusInternalServerError, CodeInternal, "the turn failed: "+err.Error())
 		return

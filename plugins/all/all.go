@@ -9,5 +9,6 @@ import (
 	// Built-in plugin packages are imported here for their init registration.
 	_ "github.com/parleyhq/parley/plugins/interpreters"
 	_ "github.com/parleyhq/parley/plugins/store/file"
+	_ "github.com/parleyhq/parley/plugins/store/redis"
 	_ "github.com/parleyhq/parley/plugins/webhook"
 )

@@ -119,3 +119,11 @@ type Leaser interface {
 	// once, after the save.
 	Lease(ctx context.Context, userID string) (leased context.Context, release func(), err error)
 }
+
+// Pinger is implemented by stores backed by a service that can go away (a
+// Redis server). A server's readiness check calls Ping; an error, wrapping
+// ErrUnavailable when the service cannot be reached, means not ready.
+type Pinger interface {
+	// Ping checks that the store can serve requests now.
+	Ping(ctx context.Context) error
+}
