@@ -205,7 +205,8 @@ func (o *testOptions) watchAndRun(ctx context.Context, s streams, paths []string
 		}
 		fmt.Fprintf(s.err, "parley test: watching %s for changes (Ctrl-C to stop)\n", strings.Join(paths, " "))
 	}
-	report()
+	// The watchers start before the first run, so that a change made while
+	// it runs (or right after its report) is seen.
 	var roots []string
 	for _, p := range paths {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
@@ -232,6 +233,7 @@ func (o *testOptions) watchAndRun(ctx context.Context, s streams, paths []string
 		}
 		defer w.Close()
 	}
+	report()
 	for {
 		select {
 		case <-ctx.Done():
