@@ -13,7 +13,7 @@ func suggest(s string, candidates []string) string {
 	best, bestD := "", 3
 	slices.Sort(candidates)
 	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
+		if d := dsl.EditDistance(s, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -21,26 +21,6 @@ func suggest(s string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func intentIDs(sc *dsl.Scenario) []string {

@@ -730,8 +730,9 @@ func (l *loader) treeAt(path []string) *tree {
 // suggest returns the schema field name closest to a misspelled one, or "".
 func (l *loader) suggest(field string) string { return Suggest(field, l.schemaFields) }
 
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, the measure
+// behind Suggest and the other "did you mean" hints.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

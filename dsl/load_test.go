@@ -449,8 +449,8 @@ func TestEditDistance(t *testing.T) {
 		a, b string
 		d    int
 	}{{"behaviours", "behaviors", 1}, {"", "abc", 3}, {"utterance", "utterances", 1}, {"same", "same", 0}} {
-		if got := editDistance(c.a, c.b); got != c.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
+		if got := EditDistance(c.a, c.b); got != c.d {
+			t.Errorf("EditDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
 		}
 	}
 }

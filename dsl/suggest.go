@@ -6,7 +6,7 @@ package dsl
 func Suggest(name string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
-		if d := editDistance(name, n); d < bestD || d == bestD && n < best {
+		if d := EditDistance(name, n); d < bestD || d == bestD && n < best {
 			best, bestD = n, d
 		}
 	}

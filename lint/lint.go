@@ -658,7 +658,7 @@ func (c *checker) attributes() {
 func suggest(p dsl.Path, known map[dsl.Path]bool) string {
 	best, bestD := "", 0
 	for k := range known {
-		d := editDistance(p.Name, k.Name)
+		d := dsl.EditDistance(p.Name, k.Name)
 		if k.Context != p.Context {
 			d++
 		}
@@ -672,25 +672,4 @@ func suggest(p dsl.Path, known map[dsl.Path]bool) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
