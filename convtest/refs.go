@@ -25,24 +25,8 @@ func suggest(s string, candidates []string) string {
 
 func intentIDs(sc *dsl.Scenario) []string {
 	var out []string
-	walkIntents(sc, func(in *dsl.Intent) { out = append(out, in.ID) })
+	sc.EachIntent(func(in *dsl.Intent) { out = append(out, in.ID) })
 	return out
-}
-
-// walkIntents calls fn for every intent of sc, in declaration order.
-func walkIntents(sc *dsl.Scenario, fn func(*dsl.Intent)) {
-	for _, c := range sc.Conversations {
-		for _, s := range c.Scenes {
-			for _, t := range s.Turns {
-				for _, in := range t.Request {
-					fn(in)
-				}
-				for _, in := range t.Response {
-					fn(in)
-				}
-			}
-		}
-	}
 }
 
 // attrRef finds the user and session attributes an expression reads or writes.
@@ -83,7 +67,7 @@ func knownAttributes(cfg *dsl.Config) map[string]bool {
 				}
 			}
 		}
-		walkIntents(sc, func(in *dsl.Intent) {
+		sc.EachIntent(func(in *dsl.Intent) {
 			conds(in.Conditions)
 			for _, p := range in.ExpectedAttributes {
 				known[p.Name] = true

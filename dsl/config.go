@@ -148,6 +148,23 @@ func (s *Scenario) Conversation(name string) *Conversation { return s.conversati
 // Intents returns every intent of the scenario with the given id, in declaration order.
 func (s *Scenario) Intents(id string) []*Intent { return s.intentsByID[id] }
 
+// EachIntent calls fn for every intent of s in declaration order: by
+// conversation, scene and turn, each turn's requests before its responses.
+func (s *Scenario) EachIntent(fn func(*Intent)) {
+	for _, c := range s.Conversations {
+		for _, sc := range c.Scenes {
+			for _, t := range sc.Turns {
+				for _, in := range t.Request {
+					fn(in)
+				}
+				for _, in := range t.Response {
+					fn(in)
+				}
+			}
+		}
+	}
+}
+
 // TurnsWithOrigin returns the turns whose valid_origins include intent id, in declaration order.
 func (s *Scenario) TurnsWithOrigin(id string) []*Turn { return s.turnsByOrigin[id] }
 

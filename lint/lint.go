@@ -361,7 +361,7 @@ func (c *checker) reads() map[dsl.Path]bool {
 		}
 	}
 	for _, s := range c.cfg.Scenarios {
-		forIntents(s, func(in *dsl.Intent) {
+		s.EachIntent(func(in *dsl.Intent) {
 			for _, call := range in.Actions {
 				for _, m := range call.Inputs {
 					if m.Prog == nil {
@@ -372,21 +372,6 @@ func (c *checker) reads() map[dsl.Path]bool {
 		})
 	}
 	return out
-}
-
-func forIntents(s *dsl.Scenario, fn func(*dsl.Intent)) {
-	for _, conv := range s.Conversations {
-		for _, sc := range conv.Scenes {
-			for _, t := range sc.Turns {
-				for _, in := range t.Request {
-					fn(in)
-				}
-				for _, in := range t.Response {
-					fn(in)
-				}
-			}
-		}
-	}
 }
 
 // shadowed reports app intents never chosen because an earlier candidate always passes.
@@ -510,7 +495,7 @@ func (c *checker) exprs() []exprRef {
 				}
 			}
 		}
-		forIntents(s, func(in *dsl.Intent) {
+		s.EachIntent(func(in *dsl.Intent) {
 			conds(in.Conditions)
 			for _, call := range in.Actions {
 				for _, m := range call.Inputs {
@@ -605,7 +590,7 @@ func (c *checker) attributes() {
 				known[dsl.Path{Context: "user", Name: o}] = true
 			}
 		}
-		forIntents(s, func(in *dsl.Intent) {
+		s.EachIntent(func(in *dsl.Intent) {
 			for _, call := range in.Actions {
 				for _, m := range call.Outputs {
 					known[m.Target] = true
