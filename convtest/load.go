@@ -393,24 +393,12 @@ func findTestFiles(p string) ([]string, error) {
 		}
 		return []string{filepath.ToSlash(filepath.Clean(p))}, nil
 	}
-	var out []string
-	err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if q != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if IsTestFile(d.Name()) {
-			out = append(out, filepath.ToSlash(filepath.Clean(q)))
-		}
-		return nil
-	})
+	out, err := dsl.FindFiles(p, func(d fs.DirEntry) bool { return IsTestFile(d.Name()) })
 	if err != nil {
 		return nil, fmt.Errorf("reading tests: %w", unwrapPath(err))
+	}
+	for i, q := range out {
+		out[i] = filepath.ToSlash(filepath.Clean(q))
 	}
 	return out, nil
 }

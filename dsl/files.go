@@ -5,9 +5,34 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 )
+
+// FindFiles walks the directory root as the loader does (hidden directories
+// below root are skipped) and returns, in path order, the files for which
+// match is true. The verbs that act on scenario or test files use it to find
+// them.
+func FindFiles(root string, match func(d fs.DirEntry) bool) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != root && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if match(d) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
 
 // sourceFile is one scenario file read from the directory.
 type sourceFile struct {

@@ -6,10 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/format"
 )
 
@@ -115,23 +115,7 @@ func fmtFiles(p string) ([]string, error) {
 	if !st.IsDir() {
 		return []string{p}, nil
 	}
-	var out []string
-	err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if q != p && strings.HasPrefix(d.Name(), ".") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.Type().IsRegular() && format.IsFile(d.Name()) {
-			out = append(out, q)
-		}
-		return nil
-	})
-	return out, err
+	return dsl.FindFiles(p, func(d fs.DirEntry) bool { return d.Type().IsRegular() && format.IsFile(d.Name()) })
 }
 
 // writeFileAtomic replaces the file at name with data, keeping its mode: a
