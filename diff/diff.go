@@ -396,16 +396,7 @@ func orderFields(name string, old, new []*dsl.Intent) []Field {
 }
 
 func behaviorList(b dsl.Behaviors) string {
-	var names []string
-	if b.Has(dsl.Starting) {
-		names = append(names, "starting")
-	}
-	if b.Has(dsl.Open) {
-		names = append(names, "open")
-	}
-	if b.Has(dsl.Completing) {
-		names = append(names, "completing")
-	}
+	names := b.Names()
 	if len(names) == 0 {
 		return ""
 	}

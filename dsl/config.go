@@ -96,6 +96,22 @@ const (
 // Has reports whether b includes all of x.
 func (b Behaviors) Has(x Behaviors) bool { return b&x == x }
 
+// Names lists b's behaviours as the DSL spells them, in the order starting,
+// open, completing; nil when b is empty.
+func (b Behaviors) Names() []string {
+	var out []string
+	if b.Has(Starting) {
+		out = append(out, "starting")
+	}
+	if b.Has(Open) {
+		out = append(out, "open")
+	}
+	if b.Has(Completing) {
+		out = append(out, "completing")
+	}
+	return out
+}
+
 // AttrType is a declared attribute type.
 type AttrType string
 

@@ -179,13 +179,13 @@ func newScenario(src *dsl.Scenario) *Scenario {
 	}
 	slices.Sort(s.Actions)
 	for _, c := range src.Conversations {
-		gc := &Conversation{Name: c.Name, ID: "c_" + join(src.Name, c.Name), Behaviors: behaviorNames(c.Behaviors)}
+		gc := &Conversation{Name: c.Name, ID: "c_" + join(src.Name, c.Name), Behaviors: c.Behaviors.Names()}
 		s.Conversations = append(s.Conversations, gc)
 		for _, sc := range c.Scenes {
-			gs := &Scene{Name: sc.Name, ID: "sc_" + join(src.Name, c.Name, sc.Name), Behaviors: behaviorNames(sc.Behaviors)}
+			gs := &Scene{Name: sc.Name, ID: "sc_" + join(src.Name, c.Name, sc.Name), Behaviors: sc.Behaviors.Names()}
 			gc.Scenes = append(gc.Scenes, gs)
 			for _, t := range sc.Turns {
-				gt := &Turn{Name: t.Name, ID: "t_" + join(src.Name, c.Name, sc.Name, t.Name), Behaviors: behaviorNames(t.Behaviors),
+				gt := &Turn{Name: t.Name, ID: "t_" + join(src.Name, c.Name, sc.Name, t.Name), Behaviors: t.Behaviors.Names(),
 					ValidOrigins: t.ValidOrigins, Pos: t.Pos, Src: t}
 				gs.Turns = append(gs.Turns, gt)
 				s.turns[t] = gt
@@ -252,20 +252,6 @@ func roleName(r dsl.Role) string {
 		return "response"
 	}
 	return "request"
-}
-
-func behaviorNames(b dsl.Behaviors) []string {
-	var out []string
-	if b.Has(dsl.Starting) {
-		out = append(out, "starting")
-	}
-	if b.Has(dsl.Open) {
-		out = append(out, "open")
-	}
-	if b.Has(dsl.Completing) {
-		out = append(out, "completing")
-	}
-	return out
 }
 
 // escape makes a name safe as a node id: letters and digits stay, '_' becomes
