@@ -56,3 +56,40 @@ func TestSweepErases(t *testing.T) {
 		t.Fatalf("the user within the retention was swept: %+v", st)
 	}
 }
+
+// A group waits for half the users who saved within activeWindow, and for
+// nobody when one or two users are active; users idle for longer are
+// forgotten.
+func TestLingerTarget(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Now().Add(time.Hour) // later than any save of the committer's own clock
+	s.noteWriter("ann", t0)
+	if n := s.lingerTarget(t0); n != 0 {
+		t.Fatalf("one active user: target %d, want 0 (no wait)", n)
+	}
+	s.noteWriter("bob", t0.Add(5*time.Millisecond))
+	if n := s.lingerTarget(t0.Add(5 * time.Millisecond)); n != 1 {
+		t.Fatalf("two active users: target %d, want 1 (no wait)", n)
+	}
+	for i := range 30 {
+		s.noteWriter(fmt.Sprint("user", i), t0.Add(10*time.Millisecond))
+	}
+	if n := s.lingerTarget(t0.Add(10 * time.Millisecond)); n != 16 {
+		t.Fatalf("32 active users: target %d, want 16", n)
+	}
+	// ann saved more than activeWindow ago: forgotten; bob still counts.
+	later := t0.Add(activeWindow + time.Millisecond)
+	if n := s.activeWriters(later); n != 31 {
+		t.Fatalf("active users after ann's window: %d, want 31", n)
+	}
+	if _, ok := s.writers["ann"]; ok {
+		t.Fatal("ann is still remembered after her window")
+	}
+	if n := s.activeWriters(t0.Add(time.Minute)); n != 0 || len(s.writers) != 0 {
+		t.Fatalf("a minute later: %d active, %d remembered, want none", n, len(s.writers))
+	}
+}
