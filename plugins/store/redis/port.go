@@ -63,7 +63,7 @@ func (s *Store) exportBatch(ctx context.Context, ids []string, fn func(store.Rec
 		for i, id := range ids {
 			k := s.keys(id)
 			states[i] = p.HMGet(ctx, k[0], "v", "s")
-			hists[i] = p.LRange(ctx, k[1], 0, -1)
+			hists[i] = p.LRange(ctx, k[1], s.historyStart(0), -1)
 		}
 		return nil
 	})

@@ -20,7 +20,9 @@ const (
 	resFenceStale = -3 // a save under a newer lease was stored already
 )
 
-// saveScript stores a state if the stored version matches.
+// saveScript stores a state if the stored version matches. The history is
+// trimmed to the limit when it exceeds it by an eighth (historySlack), not
+// on every save: reads return the newest limit entries.
 //
 // KEYS: state, history, lease, fence.
 // ARGV: expected version, state JSON, history entry JSON ("" for none),
@@ -56,7 +58,7 @@ local v = cur + 1
 redis.call('HSET', KEYS[1], 'v', v, 's', ARGV[2], 'f', fence, 'w', ARGV[8])
 local limit = tonumber(ARGV[4])
 if ARGV[3] ~= '' and limit > 0 then
-  if redis.call('RPUSH', KEYS[2], ARGV[3]) > limit then
+  if redis.call('RPUSH', KEYS[2], ARGV[3]) > limit + math.max(1, math.floor(limit / 8)) then
     redis.call('LTRIM', KEYS[2], -limit, -1)
   end
 end
