@@ -78,7 +78,7 @@ func (s *Store) Lease(ctx context.Context, userID string) (context.Context, func
 	poll := minLeasePoll
 	for {
 		sent := time.Now()
-		res, err := acquireScript.Run(ctx, s.cmds, keys, token, ttl.Milliseconds(), s.retention).Slice()
+		res, err := s.run(ctx, acquireScript, keys, token, ttl.Milliseconds(), s.retention).Slice()
 		if err != nil {
 			return nil, nil, s.fail(ctx, what, err)
 		}
@@ -151,7 +151,7 @@ func (l *lease) renew() {
 	ttl := l.s.cfg.LeaseTTL
 	sent := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
-	ok, err := renewScript.Run(ctx, l.s.cmds, []string{l.key}, l.token, ttl.Milliseconds()).Int64()
+	ok, err := l.s.run(ctx, renewScript, []string{l.key}, l.token, ttl.Milliseconds()).Int64()
 	cancel()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -196,5 +196,5 @@ func (l *lease) release() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(l.s.cfg.LeaseTTL, time.Second))
 	defer cancel()
-	_ = releaseScript.Run(ctx, l.s.cmds, []string{l.key}, l.token).Err()
+	_ = l.s.run(ctx, releaseScript, []string{l.key}, l.token).Err()
 }
