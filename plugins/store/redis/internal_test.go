@@ -40,8 +40,8 @@ func TestRetriedSaveIsNotAConflict(t *testing.T) {
 }
 
 // TestConcurrentTurnsShareRoundTrips runs 16 users' leased turns at once
-// through the autopipeliner (see run; the test holds the count of scripts
-// in flight above zero so that every script takes that path), after Redis
+// through the autopipeliner (see conn; the test holds the count of commands
+// in flight above zero so that every command takes that path), after Redis
 // forgot its scripts (SCRIPT FLUSH, as after a restart): every turn is
 // saved once and each user's history holds each of its turns in order.
 func TestConcurrentTurnsShareRoundTrips(t *testing.T) {

@@ -103,7 +103,7 @@ type Store struct {
 	// which sends the commands of concurrent turns to Redis in one write
 	// and reads their replies in one read (see Open).
 	cmds      *goredis.AutoPipeliner
-	running   atomic.Int64 // scripts in flight (see run)
+	running   atomic.Int64 // commands in flight (see conn)
 	cfg       Config
 	limit     int   // history entries kept per user; 0 keeps none
 	retention int64 // idle expiry in ms; 0 keeps users
@@ -208,16 +208,25 @@ func (s *Store) Config() Config { return s.cfg }
 // String names the store by its URL without the password.
 func (s *Store) String() string { return s.redacted }
 
-// run runs script: straight on a connection of the client when no other
-// script of this store is in flight, so that a lone turn pays no hand-over
-// to the autopipeliner's sender (60-100 µs per turn with one user), and
-// through the autopipeliner, sharing round trips, when others are.
-func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
-	var c goredis.Scripter = s.cmds
+// conn returns where to send a command: straight to a connection of the
+// client when no other command of this store is in flight, so that a lone
+// turn pays no hand-over to the autopipeliner's sender (60-100 µs per turn
+// with one user), or to the autopipeliner, sharing round trips, when others
+// are. done must be called once the command has returned.
+func (s *Store) conn() (c goredis.Cmdable, done func()) {
 	if s.running.Add(1) == 1 {
-		c = s.client
+		return s.client, s.sent
 	}
-	defer s.running.Add(-1)
+	return s.cmds, s.sent
+}
+
+// sent ends a command of conn.
+func (s *Store) sent() { s.running.Add(-1) }
+
+// run runs script through conn.
+func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	c, done := s.conn()
+	defer done()
 	return script.Run(ctx, c, keys, args...)
 }
 
@@ -285,7 +294,9 @@ func (s *Store) Load(ctx context.Context, userID string) (store.State, error) {
 		return decodeState(what, l.version, l.state)
 	}
 	k := s.keys(userID)
-	vals, err := s.cmds.HMGet(ctx, k[0], "v", "s").Result()
+	c, done := s.conn()
+	vals, err := c.HMGet(ctx, k[0], "v", "s").Result()
+	done()
 	if err != nil {
 		return store.State{}, s.fail(ctx, what, err)
 	}
@@ -373,7 +384,9 @@ func (s *Store) History(ctx context.Context, userID string, limit int) ([]store.
 	if s.closed.Load() {
 		return nil, fmt.Errorf("%s: %w", what, errClosed)
 	}
-	raw, err := s.cmds.LRange(ctx, s.keys(userID)[1], s.historyStart(limit), -1).Result()
+	c, done := s.conn()
+	raw, err := c.LRange(ctx, s.keys(userID)[1], s.historyStart(limit), -1).Result()
+	done()
 	if err != nil {
 		return nil, s.fail(ctx, what, err)
 	}
