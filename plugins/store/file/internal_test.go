@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -92,4 +93,51 @@ func TestLingerTarget(t *testing.T) {
 	if n := s.activeWriters(t0.Add(time.Minute)); n != 0 || len(s.writers) != 0 {
 		t.Fatalf("a minute later: %d active, %d remembered, want none", n, len(s.writers))
 	}
+}
+
+// Close while a group lingers for company commits the group: a save that
+// returned nil is in the file when it is opened again, and a save that
+// lost the race with Close says the store is closed.
+func TestCloseDuringLinger(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	acked := 0
+	for round := range 20 {
+		s, err := Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().Add(time.Second)
+		for i := range 32 { // 32 active users: a group waits for 16
+			s.noteWriter(fmt.Sprint("other", i), now)
+		}
+		user := fmt.Sprint("user", round)
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Save(ctx, user, store.State{Turn: "t"}, &store.HistoryEntry{ConfigVersion: "v"})
+			done <- err
+		}()
+		time.Sleep(time.Duration(round%4) * 50 * time.Microsecond)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		err = <-done
+		s, oerr := Open(path, store.Options{})
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		st, lerr := s.Load(ctx, user)
+		s.Close()
+		switch {
+		case lerr != nil:
+			t.Fatal(lerr)
+		case err == nil && st.Version != 1:
+			t.Fatalf("round %d: the save was acknowledged but the file has %+v", round, st)
+		case err == nil:
+			acked++
+		case !errors.Is(err, errClosed):
+			t.Fatalf("round %d: the save failed with %v, want the store closed", round, err)
+		}
+	}
+	t.Logf("%d of 20 saves were acknowledged before Close", acked)
 }
