@@ -41,20 +41,26 @@ type sourceFile struct {
 	data []byte
 }
 
-// IsScenarioFile reports whether the loader reads a file with this base name:
-// .cue, .yaml and .yml files, except hidden ones and conversation tests
-// (*_test.cue, *_test.yaml, *_test.yml).
-func IsScenarioFile(base string) bool {
+// IsSourceFile reports whether a file with this base name is a source file
+// of Parley's: a .cue, .yaml or .yml file that is not hidden. Scenario
+// files, conversation tests, mock declarations and what parley fmt formats
+// are all source files.
+func IsSourceFile(base string) bool {
 	if strings.HasPrefix(base, ".") {
 		return false
 	}
-	ext := path.Ext(base)
-	switch ext {
+	switch path.Ext(base) {
 	case ".cue", ".yaml", ".yml":
-	default:
-		return false
+		return true
 	}
-	return !strings.HasSuffix(strings.TrimSuffix(base, ext), "_test")
+	return false
+}
+
+// IsScenarioFile reports whether the loader reads a file with this base name:
+// source files (IsSourceFile) except conversation tests (*_test.cue,
+// *_test.yaml, *_test.yml).
+func IsScenarioFile(base string) bool {
+	return IsSourceFile(base) && !strings.HasSuffix(strings.TrimSuffix(base, path.Ext(base)), "_test")
 }
 
 // readFiles reads every scenario file under the root of fsys, in path order.

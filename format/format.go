@@ -21,19 +21,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// IsFile reports whether fmt formats a file with this base name: .cue, .yaml
-// and .yml files that are not hidden.
-func IsFile(base string) bool {
-	if strings.HasPrefix(base, ".") {
-		return false
-	}
-	switch path.Ext(base) {
-	case ".cue", ".yaml", ".yml":
-		return true
-	}
-	return false
-}
-
 // Source returns src formatted; name's extension says whether it is CUE or YAML.
 func Source(name string, src []byte) ([]byte, error) {
 	var step func([]byte) ([]byte, error)

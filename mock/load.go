@@ -12,7 +12,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"github.com/parleyhq/parley/dsl"
 	"io/fs"
 	"net/http"
 	"os"
@@ -34,6 +33,7 @@ import (
 	"github.com/expr-lang/expr/types"
 
 	"github.com/parleyhq/parley/diag"
+	"github.com/parleyhq/parley/dsl"
 	"github.com/parleyhq/parley/expression"
 )
 
@@ -123,19 +123,6 @@ var (
 	httpEnv       = expression.Env{"input": expression.Any, "request": requestType}
 )
 
-// IsMockFile reports whether a directory load reads a file with this base
-// name: .cue, .yaml and .yml files that are not hidden.
-func IsMockFile(base string) bool {
-	if strings.HasPrefix(base, ".") {
-		return false
-	}
-	switch path.Ext(base) {
-	case ".cue", ".yaml", ".yml":
-		return true
-	}
-	return false
-}
-
 // LoadPath loads one mock file, or every mock file under a directory
 // (recursively, hidden entries skipped). On failure the error is a diag.List.
 func LoadPath(p string) (*Config, error) {
@@ -146,7 +133,7 @@ func LoadPath(p string) (*Config, error) {
 	if st.IsDir() {
 		return Load(os.DirFS(p), filepath.ToSlash(filepath.Clean(p)))
 	}
-	if !IsMockFile(filepath.Base(p)) {
+	if !dsl.IsSourceFile(filepath.Base(p)) {
 		return nil, diag.List{{File: p, Code: diag.CodeIO, Message: "a mock file must end in .cue, .yaml or .yml"}}
 	}
 	data, err := os.ReadFile(p)
@@ -182,7 +169,7 @@ func Load(fsys fs.FS, display string) (*Config, error) {
 			}
 			return nil
 		}
-		if !IsMockFile(d.Name()) {
+		if !dsl.IsSourceFile(d.Name()) {
 			return nil
 		}
 		data, err := fs.ReadFile(fsys, p)

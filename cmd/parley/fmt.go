@@ -115,7 +115,7 @@ func fmtFiles(p string) ([]string, error) {
 	if !st.IsDir() {
 		return []string{p}, nil
 	}
-	return dsl.FindFiles(p, func(d fs.DirEntry) bool { return d.Type().IsRegular() && format.IsFile(d.Name()) })
+	return dsl.FindFiles(p, func(d fs.DirEntry) bool { return d.Type().IsRegular() && dsl.IsSourceFile(d.Name()) })
 }
 
 // writeFileAtomic replaces the file at name with data, keeping its mode: a
