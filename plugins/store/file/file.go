@@ -263,8 +263,8 @@ func (s *Store) lingerTarget(now time.Time) int {
 //
 // A commit costs nearly as much for one write as for a dozen (two syncs
 // and the pages above the leaves), so under concurrency a group lingers
-// for company: when more users saved within activeWindow than the group
-// holds, it waits until it holds half of them, for at most twice as long
+// for company: while it holds fewer than half the users who saved within
+// activeWindow (lingerTarget), it waits for more, for at most twice as long
 // as the last commit took (clamped to [minLinger, maxLinger]). Without it,
 // 32 users' turns split into small groups that each pay a whole commit
 // (BenchmarkStoreTurnPaired: groups of about 4, against 12 to 15 with it).

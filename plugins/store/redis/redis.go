@@ -99,9 +99,9 @@ type Config struct {
 // Store is a store.Store, store.Leaser, store.Porter and store.Pinger in Redis.
 type Store struct {
 	client *goredis.Client
-	// cmds runs the commands of turns: go-redis's blocking autopipeliner,
-	// which sends the commands of concurrent turns to Redis in one write
-	// and reads their replies in one read (see Open).
+	// cmds is go-redis's blocking autopipeliner, which sends the commands
+	// waiting at a moment to Redis in one write and reads their replies in
+	// one read; conn sends a command there while others are in flight.
 	cmds      *goredis.AutoPipeliner
 	running   atomic.Int64 // commands in flight (see conn)
 	cfg       Config
@@ -142,7 +142,8 @@ func Open(ctx context.Context, u *url.URL, opts store.Options) (*Store, error) {
 	// The commands of concurrent turns share round trips: at 32 concurrent
 	// users this was 15-25% more turns/s than a command per round trip, with
 	// a third less CPU in Redis and in this process (BenchmarkStoreTurnPaired,
-	// BenchmarkTurnStore). A lone turn's command is sent at once. (The
+	// BenchmarkTurnStore). A lone command goes straight to a connection
+	// (see conn). (The
 	// autopipeliner is marked experimental in go-redis 9.23, the version
 	// go.mod pins; the store's tests, outages and replicas included, run
 	// through it.)
@@ -212,12 +213,12 @@ func (s *Store) String() string { return s.redacted }
 // client when no other command of this store is in flight, so that a lone
 // turn pays no hand-over to the autopipeliner's sender (60-100 µs per turn
 // with one user), or to the autopipeliner, sharing round trips, when others
-// are. done must be called once the command has returned.
-func (s *Store) conn() (c goredis.Cmdable, done func()) {
+// are. Call sent once the command has returned.
+func (s *Store) conn() goredis.Cmdable {
 	if s.running.Add(1) == 1 {
-		return s.client, s.sent
+		return s.client
 	}
-	return s.cmds, s.sent
+	return s.cmds
 }
 
 // sent ends a command of conn.
@@ -225,9 +226,8 @@ func (s *Store) sent() { s.running.Add(-1) }
 
 // run runs script through conn.
 func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
-	c, done := s.conn()
-	defer done()
-	return script.Run(ctx, c, keys, args...)
+	defer s.sent()
+	return script.Run(ctx, s.conn(), keys, args...)
 }
 
 // keys returns the keys of userID: state, history, lease and fence.
@@ -294,9 +294,8 @@ func (s *Store) Load(ctx context.Context, userID string) (store.State, error) {
 		return decodeState(what, l.version, l.state)
 	}
 	k := s.keys(userID)
-	c, done := s.conn()
-	vals, err := c.HMGet(ctx, k[0], "v", "s").Result()
-	done()
+	vals, err := s.conn().HMGet(ctx, k[0], "v", "s").Result()
+	s.sent()
 	if err != nil {
 		return store.State{}, s.fail(ctx, what, err)
 	}
@@ -384,9 +383,8 @@ func (s *Store) History(ctx context.Context, userID string, limit int) ([]store.
 	if s.closed.Load() {
 		return nil, fmt.Errorf("%s: %w", what, errClosed)
 	}
-	c, done := s.conn()
-	raw, err := c.LRange(ctx, s.keys(userID)[1], s.historyStart(limit), -1).Result()
-	done()
+	raw, err := s.conn().LRange(ctx, s.keys(userID)[1], s.historyStart(limit), -1).Result()
+	s.sent()
 	if err != nil {
 		return nil, s.fail(ctx, what, err)
 	}
