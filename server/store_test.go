@@ -129,7 +129,7 @@ func BenchmarkStoreTurnPaired(b *testing.B) {
 			for done := 0; done < b.N; done += round {
 				n := min(round, b.N-done)
 				for i, s := range servers {
-					d, err := turnRound(s, bodies, n)
+					d, err := turnRound(s, bodies, n, nil)
 					if err != nil {
 						b.Fatalf("%s store: %v", testStores[i].name, err)
 					}
@@ -151,8 +151,9 @@ func BenchmarkStoreTurnPaired(b *testing.B) {
 }
 
 // turnRound sends n turns to s, spread over one goroutine per body (user),
-// and returns the wall time they took.
-func turnRound(s *storeServer, bodies [][]byte, n int) (time.Duration, error) {
+// and returns the wall time they took. When lat is not nil, lat[u] gets the
+// latency of each turn of body u.
+func turnRound(s *storeServer, bodies [][]byte, n int, lat [][]time.Duration) (time.Duration, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, len(bodies))
@@ -164,6 +165,10 @@ func turnRound(s *storeServer, bodies [][]byte, n int) (time.Duration, error) {
 			var rd bytes.Reader
 			for next.Add(1) <= int64(n) {
 				rd.Reset(bodies[u])
+				var t0 time.Time
+				if lat != nil {
+					t0 = time.Now()
+				}
 				resp, err := s.client.Post(s.base+"/incoming/webchat", "application/json", &rd)
 				if err != nil {
 					errs <- err
@@ -177,6 +182,9 @@ func turnRound(s *storeServer, bodies [][]byte, n int) (time.Duration, error) {
 				if err != nil {
 					errs <- err
 					return
+				}
+				if lat != nil {
+					lat[u] = append(lat[u], time.Since(t0))
 				}
 			}
 		}()

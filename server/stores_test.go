@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -296,43 +295,11 @@ func BenchmarkStoreTurn(b *testing.B) {
 				for u := range bodies {
 					bodies[u] = []byte(webchat(fmt.Sprint("user-", u), "text", "hello", ""))
 				}
-				var next atomic.Int64
 				lat := make([][]time.Duration, users)
-				errs := make(chan error, users)
-				var wg sync.WaitGroup
 				b.ResetTimer()
-				start := time.Now()
-				for u := range users {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						var rd bytes.Reader
-						for next.Add(1) <= int64(b.N) {
-							rd.Reset(bodies[u])
-							t0 := time.Now()
-							resp, err := s.client.Post(s.base+"/incoming/webchat", "application/json", &rd)
-							if err != nil {
-								errs <- err
-								return
-							}
-							_, err = io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-							if err == nil && resp.StatusCode != http.StatusOK {
-								err = fmt.Errorf("status %d", resp.StatusCode)
-							}
-							if err != nil {
-								errs <- err
-								return
-							}
-							lat[u] = append(lat[u], time.Since(t0))
-						}
-					}()
-				}
-				wg.Wait()
-				elapsed := time.Since(start)
+				elapsed, err := turnRound(s, bodies, b.N, lat)
 				b.StopTimer()
-				close(errs)
-				for err := range errs {
+				if err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "turns/s")
