@@ -46,7 +46,7 @@ func knownAttributes(cfg *dsl.Config) map[string]bool {
 		}
 	}
 	for _, sc := range cfg.Scenarios {
-		conds(sc.Conditions)
+		sc.EachConditions(conds)
 		for n := range sc.Attributes {
 			known[n] = true
 		}
@@ -56,15 +56,6 @@ func knownAttributes(cfg *dsl.Config) map[string]bool {
 			}
 			for _, n := range a.Outputs {
 				known[n] = true
-			}
-		}
-		for _, c := range sc.Conversations {
-			conds(c.Conditions)
-			for _, s := range c.Scenes {
-				conds(s.Conditions)
-				for _, t := range s.Turns {
-					conds(t.Conditions)
-				}
 			}
 		}
 		sc.EachIntent(func(in *dsl.Intent) {

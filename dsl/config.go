@@ -164,6 +164,22 @@ func (s *Scenario) Conversation(name string) *Conversation { return s.conversati
 // Intents returns every intent of the scenario with the given id, in declaration order.
 func (s *Scenario) Intents(id string) []*Intent { return s.intentsByID[id] }
 
+// EachConditions calls fn with the conditions of s, then of each of its
+// conversations, scenes and turns, in declaration order (an intent's
+// conditions are the intent's: see EachIntent).
+func (s *Scenario) EachConditions(fn func([]*Condition)) {
+	fn(s.Conditions)
+	for _, c := range s.Conversations {
+		fn(c.Conditions)
+		for _, sc := range c.Scenes {
+			fn(sc.Conditions)
+			for _, t := range sc.Turns {
+				fn(t.Conditions)
+			}
+		}
+	}
+}
+
 // EachIntent calls fn for every intent of s in declaration order: by
 // conversation, scene and turn, each turn's requests before its responses.
 func (s *Scenario) EachIntent(fn func(*Intent)) {

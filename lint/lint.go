@@ -485,16 +485,7 @@ func (c *checker) exprs() []exprRef {
 		}
 	}
 	for _, s := range c.cfg.Scenarios {
-		conds(s.Conditions)
-		for _, conv := range s.Conversations {
-			conds(conv.Conditions)
-			for _, sc := range conv.Scenes {
-				conds(sc.Conditions)
-				for _, t := range sc.Turns {
-					conds(t.Conditions)
-				}
-			}
-		}
+		s.EachConditions(conds)
 		s.EachIntent(func(in *dsl.Intent) {
 			conds(in.Conditions)
 			for _, call := range in.Actions {
